@@ -1,0 +1,193 @@
+"""SQLAlchemy tables. The schema itself is owned by Alembic (bot/migrations); a test checks the two agree.
+
+Due work lives here, not in the scheduler (design §7): a submission's `next_check_at`, a resubmission's
+`not_before`, a card that still needs an edit. Uniqueness is enforced by constraints, not by `if` checks.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: SQLite has no time zones, PostgreSQL's are not needed."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CaseRow(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(16))
+    door: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    message_json: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The one card in the SOC channel: posted once (claimed first), then edited in place.
+    card_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    card_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    reporters: Mapped[list[ReporterRow]] = relationship(back_populates="case", order_by="ReporterRow.id")
+    submissions: Mapped[list[SubmissionRow]] = relationship(
+        back_populates="case", order_by="SubmissionRow.id"
+    )
+
+    __table_args__ = (Index("ix_cases_card_dirty", "card_dirty"),)
+
+
+class CaseContentRow(Base):
+    """The reported bytes, kept apart so listing cases never loads megabytes of MIME."""
+
+    __tablename__ = "case_contents"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ReporterRow(Base):
+    __tablename__ = "reporters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    door: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    case: Mapped[CaseRow] = relationship(back_populates="reporters")
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "user_id", name="uq_reporters_case_user"),
+        Index("ix_reporters_user", "user_id"),
+    )
+
+
+class SubmissionRow(Base):
+    __tablename__ = "submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    microsoft_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    checks_done: Mapped[int] = mapped_column(Integer, default=0)
+    send_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    case: Mapped[CaseRow] = relationship(back_populates="submissions")
+    verdicts: Mapped[list[VerdictRow]] = relationship(back_populates="submission", order_by="VerdictRow.id")
+
+    __table_args__ = (
+        Index("ix_submissions_state_next_check", "state", "next_check_at"),
+        Index("ix_submissions_state_not_before", "state", "not_before"),
+        Index("ix_submissions_case", "case_id"),
+    )
+
+
+class VerdictRow(Base):
+    """Each distinct answer Microsoft gave for a submission (a row only when it changed)."""
+
+    __tablename__ = "verdicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    observed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    is_final: Mapped[bool] = mapped_column(Boolean, default=False)
+    result: Mapped[dict] = mapped_column(JSON)
+
+    submission: Mapped[SubmissionRow] = relationship(back_populates="verdicts")
+
+    __table_args__ = (Index("ix_verdicts_submission", "submission_id"),)
+
+
+class CaseActionRow(Base):
+    """What responders did to a case, shown on its card (the audit log has every attempt, refused ones too)."""
+
+    __tablename__ = "case_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_case_actions_case", "case_id"),)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    actor: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_audit_case", "case_id"),)
+
+
+class SeenEventRow(Base):
+    """Slack redelivers events and users double-click: the first claim of a key wins (primary key)."""
+
+    __tablename__ = "seen_events"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,195 @@
+"""The store on SQLite and PostgreSQL: the schema Alembic builds is the one the models describe, and every
+claim of work is won exactly once even when threads race for it."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from bot.domain import CaseKind, CaseStatus, Category, SubmissionState, Verdict
+from bot.models import Base
+from bot.store import NewReport, Store
+
+
+@pytest.fixture
+def store(database_url):
+    store = Store(database_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def url_report(url="https://evil.example/login", reporter="U0AAA0001", **changes) -> NewReport:
+    report = NewReport(
+        dedupe_key="url:" + url,
+        kind=CaseKind.URL,
+        category=Category.PHISHING,
+        door="slash_url",
+        reporter_id=reporter,
+        reporter_email="a@contoso.example",
+        channel_id="C0INTAKE01",
+        subject=url,
+        url=url,
+    )
+    return dataclasses.replace(report, **changes)
+
+
+def test_migrations_build_exactly_the_models(store):
+    assert store.schema_revision() == Store.head_revision()
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_migrate_twice_is_harmless(store):
+    store.migrate()
+    assert store.schema_revision() == Store.head_revision()
+
+
+def test_one_case_per_message_and_reporters_join(store):
+    first = store.open_case(url_report())
+    again = store.open_case(url_report())
+    other = store.open_case(url_report(reporter="U0BBB0002"))
+    assert first.created and first.submission_id is not None
+    assert (again.created, again.joined, again.case_id) == (False, False, first.case_id)
+    assert (other.created, other.joined, other.case_id) == (False, True, first.case_id)
+    assert store.case_view(first.case_id).reporters == ("U0AAA0001", "U0BBB0002")
+    assert store.due_to_send() == [first.submission_id]
+
+
+def test_concurrent_reports_of_one_message_make_one_case(store):
+    reporters = [f"U0RACE{i:04d}" for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda r: store.open_case(url_report(reporter=r)), reporters))
+    assert sum(r.created for r in results) == 1
+    assert len({r.case_id for r in results}) == 1
+    assert sorted(store.case_view(results[0].case_id).reporters) == reporters
+    assert len(store.due_to_send()) == 1
+
+
+def test_a_submission_is_claimed_for_sending_once(store):
+    opened = store.open_case(url_report())
+    barrier = threading.Barrier(6)
+
+    def claim(_):
+        barrier.wait()
+        return store.claim_send(opened.submission_id)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        claims = [c for c in pool.map(claim, range(6)) if c is not None]
+    assert len(claims) == 1
+    assert claims[0].url == "https://evil.example/login"
+
+
+def test_an_abandoned_send_claim_is_taken_over_after_the_lease(store):
+    opened = store.open_case(url_report())
+    assert store.claim_send(opened.submission_id) is not None
+    assert store.due_to_send() == []
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert store.due_to_send(later) == [opened.submission_id]
+    assert store.claim_send(opened.submission_id, later) is not None
+
+
+def test_due_checks_are_claimed_once_and_follow_the_schedule(store):
+    ids = []
+    for i in range(5):
+        opened = store.open_case(url_report(url=f"https://evil{i}.example/"))
+        store.claim_send(opened.submission_id)
+        store.record_sent(opened.submission_id, f"ms-{i}", datetime.now(UTC) - timedelta(seconds=1), None)
+        ids.append(opened.submission_id)
+    barrier = threading.Barrier(3)
+
+    def claim(_):
+        barrier.wait()
+        return store.claim_due_checks()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        rounds = list(pool.map(claim, range(3)))
+    claimed = sorted(w.submission_id for r in rounds for w in r)
+    assert claimed == sorted(ids)
+    assert store.claim_due_checks() == []
+
+
+def test_final_verdict_ends_checks_and_reporters_are_told_once(store):
+    opened = store.open_case(url_report())
+    store.open_case(url_report(reporter="U0BBB0002"))
+    store.claim_send(opened.submission_id)
+    running = Verdict(status="running", detail="underInvestigation")
+    store.record_sent(opened.submission_id, "ms-1", datetime.now(UTC), running)
+    work = store.claim_due_checks()
+    final = Verdict(status="succeeded", category="phishing", detail="brandImpersonation")
+    assert store.record_check(work[0].submission_id, final, next_check_at=None) is True
+    # A late duplicate answer for a finished submission changes nothing.
+    assert store.record_check(work[0].submission_id, final, next_check_at=None) is False
+    view = store.case_view(opened.case_id)
+    assert view.status is CaseStatus.VERDICT and view.verdict == final
+    assert store.open_check_count() == 0
+    to_tell = store.reporters_to_tell(opened.case_id)
+    assert len(to_tell) == 2
+    assert [store.claim_reporter_outcome(r.reporter_row_id) for r in to_tell] == [True, True]
+    assert [store.claim_reporter_outcome(r.reporter_row_id) for r in to_tell] == [False, False]
+    assert store.cases_with_untold_reporters() == []
+
+
+def test_card_post_is_claimed_once(store):
+    opened = store.open_case(url_report())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        wins = list(pool.map(lambda _: store.claim_card_post(opened.case_id), range(4)))
+    assert wins.count(True) == 1
+    store.record_card_posted(opened.case_id, "C0SOC0001", "1700000000.000100")
+    assert store.card_location(opened.case_id) == ("C0SOC0001", "1700000000.000100")
+    assert store.claim_card_post(opened.case_id, datetime.now(UTC) + timedelta(hours=1)) is False
+
+
+def test_event_ids_are_first_time_once(store):
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: store.first_time("event:Ev123"), range(4)))
+    assert results.count(True) == 1
+
+
+def test_resubmission_is_queued_once_and_dismiss_stops_it(store):
+    opened = store.open_case(url_report())
+    store.claim_send(opened.submission_id)
+    store.record_sent(opened.submission_id, "ms-1", datetime.now(UTC), None)
+    # Still being checked: no second submission.
+    assert store.queue_resubmission(opened.case_id, "U0SOC0001", datetime.now(UTC)) is None
+    work = store.claim_due_checks(datetime.now(UTC) + timedelta(minutes=10))
+    store.record_check(
+        work[0].submission_id, Verdict(status="succeeded", category="notJunk"), next_check_at=None
+    )
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    resubmission = store.queue_resubmission(opened.case_id, "U0SOC0001", tomorrow)
+    assert resubmission is not None
+    assert store.queue_resubmission(opened.case_id, "U0SOC0001", tomorrow) is None
+    assert store.case_view(opened.case_id).resubmit_due_at == tomorrow.replace(
+        microsecond=tomorrow.microsecond
+    )
+    assert store.due_to_send() == []
+    assert store.due_to_send(tomorrow + timedelta(seconds=1)) == [resubmission]
+    assert store.dismiss(opened.case_id, "U0SOC0001") is True
+    assert store.dismiss(opened.case_id, "U0SOC0001") is False
+    assert store.due_to_send(tomorrow + timedelta(seconds=1)) == []
+    actions = [a.action for a in store.case_view(opened.case_id).actions]
+    assert actions == ["resubmit_scheduled", "dismissed"]
+
+
+def test_audit_log_keeps_refusals(store):
+    store.audit("U0NOPE001", "report.resubmit", "refused", case_id=7, detail="not a responder")
+    entries = store.audit_entries(7)
+    assert [(e["actor"], e["action"], e["outcome"]) for e in entries] == [
+        ("U0NOPE001", "report.resubmit", "refused")
+    ]
+
+
+def test_submission_states_are_the_domain_words(store):
+    opened = store.open_case(url_report())
+    with store.engine.connect() as connection:
+        state = connection.exec_driver_sql("SELECT state FROM submissions").scalar_one()
+    assert state == SubmissionState.QUEUED.value
+    assert opened.case_id == 1
