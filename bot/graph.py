@@ -1,0 +1,875 @@
+"""The one Microsoft Graph client: MSAL for the app token, httpx for HTTP, one retry policy, one Prefer
+header.
+
+Callers ask for domain things (submit an email, read verdicts) and never build Graph URLs, handle 429s or
+see a token. Every Graph request goes through ``GraphClient._send``; the verdict reader's ``$batch`` retries
+its throttled inner requests with the same ``RetryPolicy``.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+import hashlib
+import json
+import logging
+import math
+import random
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import msal
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from msal.exceptions import MsalServiceError
+
+logger = logging.getLogger(__name__)
+
+PREFER_UNKNOWN_ENUMS = "include-unknown-enum-members"
+BATCH_LIMIT = 20  # "JSON batch requests are currently limited to 20 individual requests"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+SUBMISSION_CATEGORIES = frozenset({"phishing", "malware", "spam", "notJunk"})
+
+_THREAT_SUBMISSION = "/security/threatSubmission"
+_COLLECTIONS = {"email": "emailThreats", "url": "urlThreats", "file": "fileThreats"}
+_SUBMIT_PERMISSION = "ThreatSubmission.ReadWrite.All"
+_READ_PERMISSION = "ThreatSubmission.Read.All"
+_MAX_TEXT = 300  # Graph and Entra error text is shown to people and logged: keep it short
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
+_AADSTS = re.compile(r"\bAADSTS\d+\b")
+
+# Which setting a person should look at for the Entra errors seen most in practice.
+_AADSTS_SETTING = {
+    "AADSTS7000215": "MS_CLIENT_SECRET",  # invalid client secret
+    "AADSTS7000222": "MS_CLIENT_SECRET",  # client secret expired
+    "AADSTS700027": "MS_CLIENT_CERTIFICATE",  # assertion signature / certificate not registered
+    "AADSTS700023": "MS_CLIENT_CERTIFICATE",
+    "AADSTS700024": "MS_CLIENT_CERTIFICATE",  # assertion not within its valid time range (clock skew)
+    "AADSTS700016": "MS_CLIENT_ID",  # application not found in the directory
+    "AADSTS90002": "MS_TENANT_ID",  # tenant not found
+    "AADSTS900023": "MS_TENANT_ID",  # malformed tenant identifier
+    "AADSTS90038": "MS_AUTHORITY_HOST",  # tenant lives in another (national) cloud
+    "AADSTS50049": "MS_AUTHORITY_HOST",
+    "AADSTS500011": "GRAPH_URL",  # resource (Graph host) not found in this tenant's cloud
+    "AADSTS70011": "GRAPH_URL",  # invalid scope
+    "AADSTS1002012": "GRAPH_URL",
+}
+
+
+class GraphError(Exception):
+    """A Graph call failed. The message is safe for logs and for a person: operation, HTTP status, Graph's
+    error code and message. It never holds a token, a secret, a private key or a reported email."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.operation = operation
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r}, status={self.status!r}, code={self.code!r})"
+
+
+class AuthError(GraphError):
+    """No access token could be obtained; the message names the setting to check."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_retry_after: float = 120.0
+    timeout: float = 30.0  # per request
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if min(self.base_delay, self.max_delay, self.max_retry_after) < 0 or self.timeout <= 0:
+            raise ValueError("RetryPolicy delays must not be negative and the timeout must be positive")
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        The server's Retry-After wins when given (capped, so a hostile or broken value cannot park a worker
+        for hours); otherwise exponential backoff with jitter, so that threads throttled together do not
+        come back together.
+        """
+        if retry_after is not None and math.isfinite(retry_after):
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        backoff = min(self.max_delay, self.base_delay * 2 ** min(max(attempt, 1) - 1, 32))
+        return backoff * random.uniform(0.5, 1.0)
+
+
+def parse_retry_after(value: str | int | float | None, *, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds, from delta-seconds or an HTTP-date (RFC 9110 §10.2.3); None if unusable."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return max(float(value), 0.0) if math.isfinite(value) else None
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+class GraphClient:
+    """Microsoft Graph for phishbot. Thread-safe: one instance serves every thread of the bot."""
+
+    def __init__(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        client_secret: str | None = None,
+        client_certificate_pem: bytes | None = None,
+        authority_host: str = "https://login.microsoftonline.com",
+        graph_url: str = "https://graph.microsoft.com",
+        verify: ssl.SSLContext | bool = True,
+        proxy: str | None = None,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen dataclass, safe as a default
+        sleep: Callable[[float], None] = time.sleep,
+        on_request: Callable[[str, int | None, float], None] | None = None,
+    ) -> None:
+        if not tenant_id or not client_id:
+            raise AuthError("MS_TENANT_ID and MS_CLIENT_ID must both be set")
+        if bool(client_secret) == bool(client_certificate_pem):
+            raise AuthError("set exactly one of MS_CLIENT_SECRET or MS_CLIENT_CERTIFICATE")
+        self._tenant_id = tenant_id
+        self._client_id = client_id
+        self._authority = f"{authority_host.rstrip('/')}/{tenant_id}"
+        self._graph_url = graph_url.rstrip("/")
+        self._scopes = [f"{self._graph_url}/.default"]
+        self._credential_setting = "MS_CLIENT_SECRET" if client_secret else "MS_CLIENT_CERTIFICATE"
+        # Parsing the PEM is CPU only, and doing it here turns a bad file into a start-up error.
+        self._credential = _Credential(
+            client_secret if client_secret else _certificate_credential(client_certificate_pem or b"")
+        )
+        self._retry = retry
+        self._sleep = sleep
+        self._on_request = on_request
+        self._verify = verify
+        self._proxy = proxy
+        self._http = self._build_http()
+        self._app: Any = None  # msal.ConfidentialClientApplication, built on first use
+        self._identity_http: _IdentityHttp | None = None
+        self._app_lock = threading.Lock()
+        self._token_lock = threading.Lock()
+        self._token_digest: str | None = None  # which token is current, without keeping a second copy of it
+
+    # ----------------------------------------------------------------------------------------- submissions
+
+    def submit_email(self, *, raw_mime: bytes, recipient: str, category: str) -> dict:
+        """Submit raw RFC 822 bytes as an emailContentThreatSubmission; returns the created submission."""
+        if not raw_mime:
+            raise ValueError("raw_mime is empty")
+        if not recipient or not recipient.strip():
+            raise ValueError("recipient is required (the reporter's mailbox address)")
+        body = {
+            "@odata.type": "#microsoft.graph.security.emailContentThreatSubmission",
+            "category": _category(category),
+            "recipientEmailAddress": recipient.strip(),
+            "fileContent": base64.b64encode(raw_mime).decode("ascii"),
+        }
+        return self._submit("email", body)
+
+    def submit_url(self, *, url: str, category: str) -> dict:
+        if not url or not url.strip():
+            raise ValueError("url is empty")
+        body = {
+            "@odata.type": "#microsoft.graph.security.urlThreatSubmission",
+            "category": _category(category),
+            "webUrl": url.strip(),
+        }
+        return self._submit("url", body)
+
+    def submit_file(self, *, file_name: str, content: bytes, category: str) -> dict:
+        if not file_name or not content:
+            raise ValueError("file_name and content are required")
+        body = {
+            "@odata.type": "#microsoft.graph.security.fileContentThreatSubmission",
+            "category": _category(category),
+            "fileName": file_name,
+            "fileContent": base64.b64encode(content).decode("ascii"),
+        }
+        return self._submit("file", body)
+
+    def _submit(self, kind: str, body: dict) -> dict:
+        path = f"/beta{_THREAT_SUBMISSION}/{_COLLECTIONS[kind]}"
+        return self._send("POST", path, json=body, label=f"POST {path}", permission=_SUBMIT_PERMISSION)
+
+    # -------------------------------------------------------------------------------------------- verdicts
+
+    def get_submission(self, kind: str, submission_id: str) -> dict:
+        collection = _collection(kind)
+        path = f"/beta{_THREAT_SUBMISSION}/{collection}/{_segment(submission_id)}"
+        label = f"GET /beta{_THREAT_SUBMISSION}/{collection}/{{id}}"
+        return self._send("GET", path, label=label, permission=_READ_PERMISSION)
+
+    def read_submissions(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
+        """Read many submissions with ``POST /beta/$batch``, at most 20 per request.
+
+        Returns one entry per submission id: the submission object, or a GraphError for that id (404, a
+        permanent inner error, or an inner 429/5xx still failing after the retry policy's attempts). Only
+        throttled ids are sent again, after the longest inner Retry-After of the round. When a ``$batch``
+        request itself fails after its retries, every id not yet read gets that error and no further batch
+        is sent (Graph is unwell; the next check round will try again). AuthError is raised, not returned.
+        """
+        wanted: dict[str, str] = {}
+        for kind, submission_id in refs:
+            _collection(kind)
+            wanted.setdefault(submission_id, kind)
+        results: dict[str, dict | GraphError] = {}
+        pending = list(wanted.items())
+        attempt = 0
+        while pending:
+            attempt += 1
+            again: list[tuple[str, str]] = []
+            retry_afters: list[float] = []
+            for start in range(0, len(pending), BATCH_LIMIT):
+                chunk = pending[start : start + BATCH_LIMIT]
+                try:
+                    answers = self._batch_get(chunk)
+                except AuthError:
+                    raise
+                except GraphError as failure:
+                    for submission_id in wanted:
+                        results.setdefault(submission_id, failure)
+                    return results
+                for submission_id, kind in chunk:
+                    outcome = answers[submission_id]
+                    if isinstance(outcome, GraphError) and outcome.retryable:
+                        if attempt < self._retry.max_attempts:
+                            again.append((submission_id, kind))
+                            if outcome.retry_after is not None:
+                                retry_afters.append(outcome.retry_after)
+                            continue
+                        outcome = GraphError(
+                            f"{outcome} after {attempt} attempts",
+                            status=outcome.status,
+                            code=outcome.code,
+                            retryable=True,
+                            retry_after=outcome.retry_after,
+                            operation=outcome.operation,
+                        )
+                    results[submission_id] = outcome
+            if again:
+                pause = self._retry.delay(attempt, max(retry_afters) if retry_afters else None)
+                logger.debug("graph $batch: %d throttled reads again in %.2fs", len(again), pause)
+                self._sleep(pause)
+            pending = again
+        return results
+
+    def _batch_get(self, chunk: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
+        by_request_id: dict[str, str] = {}
+        requests = []
+        for index, (submission_id, kind) in enumerate(chunk, start=1):
+            request_id = str(index)
+            by_request_id[request_id] = submission_id
+            requests.append(
+                {
+                    "id": request_id,
+                    "method": "GET",
+                    "url": f"{_THREAT_SUBMISSION}/{_collection(kind)}/{_segment(submission_id)}",
+                    "headers": {"Prefer": PREFER_UNKNOWN_ENUMS},
+                }
+            )
+        label = "POST /beta/$batch"
+        envelope = self._send(
+            "POST", "/beta/$batch", json={"requests": requests}, label=label, permission=_READ_PERMISSION
+        )
+        responses = envelope.get("responses")
+        if not isinstance(responses, list):
+            raise GraphError(
+                f"Microsoft Graph answered {label} without a 'responses' list",
+                retryable=True,
+                operation=label,
+            )
+        answers: dict[str, dict | GraphError] = {}
+        for inner in responses:
+            if not isinstance(inner, dict) or str(inner.get("id")) not in by_request_id:
+                continue
+            submission_id = by_request_id[str(inner.get("id"))]
+            answers[submission_id] = _inner_outcome(inner, submission_id)
+        for submission_id in by_request_id.values():
+            answers.setdefault(
+                submission_id,
+                GraphError(
+                    f"Microsoft Graph's $batch answer had no response for submission {submission_id}",
+                    retryable=True,
+                    operation=label,
+                ),
+            )
+        return answers
+
+    # -------------------------------------------------------------------------------------------- plumbing
+
+    def close(self) -> None:
+        self._http.close()
+        if self._identity_http is not None:
+            self._identity_http.close()
+
+    def __enter__(self) -> GraphClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _build_http(self) -> httpx.Client:
+        # trust_env stays on so HTTPS_PROXY / NO_PROXY (and SSL_CERT_FILE when verify is True) apply as for
+        # any other outbound HTTPS; MSAL gets a client built the same way, so one CA setting serves both.
+        return httpx.Client(
+            verify=self._verify,
+            proxy=self._proxy,
+            timeout=httpx.Timeout(self._retry.timeout),
+            follow_redirects=False,
+            headers={"User-Agent": "phishbot"},
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        label: str,
+        permission: str | None = None,
+    ) -> dict:
+        """One Graph request under the retry policy; returns the JSON object of the 2xx answer."""
+        url = self._graph_url + path
+        operation = f"{method} {path}"
+        content = None
+        request_headers = {"Accept": "application/json", "Prefer": PREFER_UNKNOWN_ENUMS}
+        if json is not None:
+            # Serialized once: a 25 MB report must not be re-encoded on every retry.
+            content = _json_bytes(json)
+            request_headers["Content-Type"] = "application/json"
+        request_headers.update(headers or {})
+        attempt = 0
+        token_renewed = False
+        while True:
+            attempt += 1
+            token = self._access_token()
+            started = time.monotonic()
+            try:
+                response = self._http.request(
+                    method,
+                    url,
+                    content=content,
+                    headers={**request_headers, "Authorization": f"Bearer {token}"},
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                self._report(label, None, time.monotonic() - started)
+                logger.debug("graph %s -> %s", operation, type(exc).__name__)
+                if attempt >= self._retry.max_attempts:
+                    raise GraphError(
+                        f"Microsoft Graph could not be reached for {operation} after {attempt} attempts: "
+                        f"{_describe_transport_error(exc, self._retry.timeout)}",
+                        retryable=True,
+                        operation=operation,
+                    ) from None
+                self._sleep(self._retry.delay(attempt, None))
+                continue
+            status = response.status_code
+            self._report(label, status, time.monotonic() - started)
+            logger.debug("graph %s -> %d", operation, status)
+            if 200 <= status < 300:
+                return _json_object(response, operation)
+            if status == 401 and not token_renewed:
+                # Graph rejected a token MSAL still thought valid (revoked, clock skew, emulator reset): fetch
+                # a fresh one once. Not counted as an attempt: nothing is wrong with Graph.
+                token_renewed = True
+                attempt -= 1
+                self._forget_token(token)
+                continue
+            code, message = _graph_error(response)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if status in RETRYABLE_STATUSES:
+                if attempt >= self._retry.max_attempts:
+                    raise GraphError(
+                        f"Microsoft Graph kept answering {status} for {operation} after {attempt} attempts"
+                        + _detail(code, message, response),
+                        status=status,
+                        code=code,
+                        retryable=True,
+                        retry_after=retry_after,
+                        operation=operation,
+                    )
+                self._sleep(self._retry.delay(attempt, retry_after))
+                continue
+            raise _permanent_error(status, code, message, response, operation, permission)
+
+    def _report(self, label: str, status: int | None, seconds: float) -> None:
+        if self._on_request is None:
+            return
+        try:
+            self._on_request(label, status, seconds)
+        except Exception:  # a metrics callback must never fail a Graph call
+            logger.exception("on_request callback failed")
+
+    # ----------------------------------------------------------------------------------------------- token
+
+    def _access_token(self) -> str:
+        with self._token_lock:
+            # Serialized so that threads starting together make one token request, not one each.
+            app = self._msal_app()
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    result = app.acquire_token_for_client(scopes=self._scopes)
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    problem = _describe_transport_error(exc, self._retry.timeout)
+                except json.JSONDecodeError:
+                    problem = "the token endpoint's answer is not JSON"
+                except ValueError as exc:
+                    raise self._auth_error_from_exception(exc) from None
+                except (MsalServiceError, RuntimeError) as exc:  # MSAL's way of saying "HTTP 5xx"
+                    problem = _short(str(exc)) or type(exc).__name__
+                else:
+                    if "access_token" in result:
+                        token = str(result["access_token"])
+                        self._token_digest = _digest(token)
+                        return token
+                    if result.get("error") != "temporarily_unavailable":
+                        raise self._auth_error_from_result(result)
+                    problem = "the identity service is temporarily unavailable"
+                if attempt >= self._retry.max_attempts:
+                    raise AuthError(
+                        f"could not obtain a Microsoft Graph token from {self._authority} after {attempt} "
+                        f"attempts: {problem} (check MS_AUTHORITY_HOST and the network path to it)",
+                        retryable=True,
+                        operation="token",
+                    )
+                self._sleep(self._retry.delay(attempt, None))
+
+    def _forget_token(self, rejected: str) -> None:
+        with self._token_lock:
+            # Another thread may have replaced the token already; dropping its fresh one would cost a request.
+            if self._app is not None and self._token_digest == _digest(rejected):
+                self._app.remove_tokens_for_client()
+                self._token_digest = None
+
+    def _msal_app(self) -> Any:
+        with self._app_lock:
+            if self._app is not None:
+                return self._app
+            if self._identity_http is None:
+                self._identity_http = _IdentityHttp(self._build_http(), self._report, self._retry.timeout)
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    # The constructor reads the tenant's OpenID configuration, hence no MSAL in __init__.
+                    self._app = msal.ConfidentialClientApplication(
+                        self._client_id,
+                        client_credential=self._credential.value,
+                        authority=self._authority,
+                        # MS_AUTHORITY_HOST is trusted configuration: national clouds and test identity
+                        # servers work without asking the public cloud's discovery endpoint about them.
+                        instance_discovery=False,
+                        http_client=self._identity_http,
+                    )
+                    return self._app
+                except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                    problem = _describe_transport_error(exc, self._retry.timeout)
+                except ValueError as exc:
+                    if isinstance(exc, json.JSONDecodeError):
+                        problem = "its OpenID configuration is not JSON"
+                    else:
+                        raise self._auth_error_from_exception(exc) from None
+                except (MsalServiceError, RuntimeError) as exc:  # 5xx during discovery
+                    problem = _short(str(exc)) or type(exc).__name__
+                if attempt >= self._retry.max_attempts:
+                    raise AuthError(
+                        f"could not read the identity configuration of {self._authority} after {attempt} "
+                        f"attempts: {problem} (check MS_AUTHORITY_HOST and MS_TENANT_ID)",
+                        retryable=True,
+                        operation="token",
+                    )
+                self._sleep(self._retry.delay(attempt, None))
+
+    def _auth_error_from_result(self, result: dict) -> AuthError:
+        error = _short(str(result.get("error") or "unknown_error"))
+        raw_description = str(result.get("error_description") or "")
+        description = self._credential.scrub(raw_description)
+        aadsts = _AADSTS.search(raw_description)
+        code = aadsts.group(0) if aadsts else None
+        setting = _AADSTS_SETTING.get(code or "")
+        if setting is None:
+            setting = {
+                "invalid_client": f"{self._credential_setting} and MS_CLIENT_ID",
+                "unauthorized_client": "MS_CLIENT_ID and MS_TENANT_ID",
+                "invalid_scope": "GRAPH_URL",
+                "invalid_resource": "GRAPH_URL",
+            }.get(error, f"MS_TENANT_ID, MS_CLIENT_ID and {self._credential_setting}")
+        first_line = _short(description.splitlines()[0] if description else "")
+        if code and first_line.startswith(code):
+            first_line = first_line[len(code) :].lstrip(": ")
+        reason = f"{error} {code}" if code else error
+        return AuthError(
+            f"Microsoft Entra refused the token request for client {self._client_id} in tenant "
+            f"{self._tenant_id}: {reason}"
+            + (f" ({first_line})" if first_line else "")
+            + f"; check {setting}",
+            code=code or error,
+            retryable=False,
+            operation="token",
+        )
+
+    def _auth_error_from_exception(self, exc: ValueError) -> AuthError:
+        # MSAL re-raises a failed discovery as a generic ValueError; the status and AADSTS code are in the
+        # exception it was handling.
+        raw = f"{exc} {exc.__context__ or ''}"
+        text = self._credential.scrub(raw)
+        aadsts = _AADSTS.search(raw)
+        if "https url" in raw:
+            return AuthError(
+                f"MS_AUTHORITY_HOST must be an https URL; MSAL refused the authority {self._authority}",
+                operation="token",
+            )
+        if "OIDC Discovery failed" in raw or "authority configuration" in raw or aadsts:
+            status = re.search(r"HTTP status: (\d{3})", text)
+            return AuthError(
+                f"the identity service has no OpenID configuration for {self._authority}"
+                + (f" (HTTP {status.group(1)})" if status else "")
+                + (f" {aadsts.group(0)}" if aadsts else "")
+                + "; check MS_TENANT_ID and MS_AUTHORITY_HOST",
+                status=int(status.group(1)) if status else None,
+                code=aadsts.group(0) if aadsts else None,
+                operation="token",
+            )
+        return AuthError(
+            f"MSAL could not use the configured credential: {_short(self._credential.scrub(str(exc)))}; "
+            f"check {self._credential_setting}",
+            operation="token",
+        )
+
+
+class _Credential:
+    """Holds the secret or the certificate dict so that no repr, log line or traceback local shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | dict[str, str]) -> None:
+        self._value = value
+
+    @property
+    def value(self) -> str | dict[str, str]:
+        return self._value
+
+    def scrub(self, text: str) -> str:
+        secrets = [self._value] if isinstance(self._value, str) else list(self._value.values())
+        for secret in secrets:
+            if len(secret) >= 6:
+                text = text.replace(secret, "[redacted]")
+            elif secret and secret in text:
+                # Replacing a secret of a few characters would garble the text and still hint at the secret.
+                return "[details withheld]"
+        return text
+
+    def __repr__(self) -> str:
+        return "_Credential([redacted])"
+
+
+class _IdentityHttp:
+    """MSAL's http_client contract (msal/oauth2cli/http.py: post/get returning status_code, text, headers)
+    on an httpx client. Not requests: with requests, REQUESTS_CA_BUNDLE in the environment silently wins
+    over the CA we configure. MSAL leaves retries to its http_client; the token path retries in
+    GraphClient._access_token with the same policy as Graph calls."""
+
+    def __init__(
+        self, client: httpx.Client, report: Callable[[str, int | None, float], None], timeout: float
+    ) -> None:
+        self._client = client
+        self._report = report
+        self._timeout = timeout
+
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        if isinstance(data, str | bytes):
+            payload: dict[str, Any] = {"content": data.encode() if isinstance(data, str) else data}
+        else:
+            payload = {"data": _requests_style_form(data)}
+        return self._request(
+            "POST",
+            url,
+            params=_requests_style_form(params),
+            headers=headers,
+            label="POST identity token",
+            timeout=kwargs.get("timeout"),
+            **payload,
+        )
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        return self._request(
+            "GET",
+            url,
+            params=_requests_style_form(params),
+            headers=headers,
+            label="GET identity configuration",
+            timeout=kwargs.get("timeout"),
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _request(self, method: str, url: str, *, label: str, timeout: Any, **kwargs: Any) -> httpx.Response:
+        started = time.monotonic()
+        try:
+            response = self._client.request(method, url, timeout=timeout or self._timeout, **kwargs)
+        except httpx.TransportError:
+            self._report(label, None, time.monotonic() - started)
+            logger.debug("identity %s %s -> network error", method, urlsplit(url).path)
+            raise
+        self._report(label, response.status_code, time.monotonic() - started)
+        logger.debug("identity %s %s -> %d", method, urlsplit(url).path, response.status_code)
+        return response
+
+
+# ---------------------------------------------------------------------------------------------------- helpers
+
+
+def _requests_style_form(fields: Any) -> Any:
+    """Form fields as requests would encode them, which is what MSAL is written against.
+
+    MSAL hands over the signed client assertion as bytes; httpx would send ``str(b"...")``, the
+    repr, and Entra would answer invalid_client. requests also drops fields whose value is None.
+    """
+    if not isinstance(fields, dict):
+        return fields
+    return {
+        key: value.decode("utf-8") if isinstance(value, bytes) else value
+        for key, value in fields.items()
+        if value is not None
+    }
+
+
+def _certificate_credential(pem: bytes) -> dict[str, str]:
+    """The MSAL credential dict for a PEM holding a private key and its certificate (MS_CLIENT_CERTIFICATE).
+
+    We pass ``public_certificate`` and no ``thumbprint``: MSAL 1.39's docstring deprecates the PEM +
+    SHA-1 thumbprint form (ADFS only), and since 1.35 a PEM certificate without thumbprint makes MSAL sign
+    with PS256 and an SHA-256 thumbprint (``x5t#S256``), the same as its recommended PFX form; the
+    certificate also travels as ``x5c``, which Subject Name/Issuer registrations need and others ignore.
+    """
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise AuthError(
+            "the private key in MS_CLIENT_CERTIFICATE is encrypted; store it unencrypted (file permissions "
+            "protect it) or use MS_CLIENT_SECRET"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise AuthError("MS_CLIENT_CERTIFICATE holds no readable PEM private key") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise AuthError(
+            "the private key in MS_CLIENT_CERTIFICATE must be RSA (Entra certificate credentials)"
+        )
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError:
+        raise AuthError("MS_CLIENT_CERTIFICATE holds no PEM certificate next to its private key") from None
+    public_numbers = key.public_key().public_numbers()
+    leaf = next(
+        (
+            cert
+            for cert in certificates
+            if isinstance(cert.public_key(), rsa.RSAPublicKey)
+            and cert.public_key().public_numbers() == public_numbers
+        ),
+        None,
+    )
+    if leaf is None:
+        raise AuthError("no certificate in MS_CLIENT_CERTIFICATE matches its private key")
+    return {
+        "private_key": key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode("ascii"),
+        # Only the leaf: MSAL puts every certificate it finds into x5c, and a chain in the wrong order is
+        # refused by Entra with AADSTS700027.
+        "public_certificate": leaf.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+    }
+
+
+def _category(category: str) -> str:
+    value = str(category)
+    if value not in SUBMISSION_CATEGORIES:
+        raise ValueError(f"category must be one of {sorted(SUBMISSION_CATEGORIES)}, not {value!r}")
+    return value
+
+
+def _collection(kind: str) -> str:
+    try:
+        return _COLLECTIONS[kind]
+    except KeyError:
+        raise ValueError(f"submission kind must be one of {sorted(_COLLECTIONS)}, not {kind!r}") from None
+
+
+def _segment(submission_id: str) -> str:
+    if not submission_id:
+        raise ValueError("submission id is empty")
+    # Ids come back from our store; encoding keeps a damaged one from turning into another Graph path.
+    return quote(str(submission_id), safe="")
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _json_object(response: httpx.Response, operation: str) -> dict:
+    if not response.content:
+        return {}
+    try:
+        value = response.json()
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise GraphError(
+            f"Microsoft Graph answered {operation} with {response.status_code}, but not with a JSON object",
+            status=response.status_code,
+            code="malformedResponse",
+            retryable=True,
+            operation=operation,
+        )
+    return value
+
+
+def _graph_error(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    return _error_fields(body)
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code = error.get("code")
+    message = error.get("message")
+    return (_short(str(code)) if code else None, _short(str(message)) if message else None)
+
+
+def _detail(code: str | None, message: str | None, response: httpx.Response | None = None) -> str:
+    parts = [part for part in (code, message) if part]
+    text = f" ({': '.join(parts)})" if parts else ""
+    request_id = response.headers.get("request-id") if response is not None else None
+    if request_id:
+        text += f" [request-id {_short(request_id)}]"
+    return text
+
+
+def _permanent_error(
+    status: int,
+    code: str | None,
+    message: str | None,
+    response: httpx.Response,
+    operation: str,
+    permission: str | None,
+) -> GraphError:
+    reason = response.reason_phrase or ""
+    text = f"Microsoft Graph refused {operation}: {status} {reason}".rstrip() + _detail(
+        code, message, response
+    )
+    if status == 401:
+        return AuthError(
+            text
+            + "; a fresh token was refused too: check GRAPH_URL and MS_AUTHORITY_HOST are the same cloud",
+            status=status,
+            code=code,
+            operation=operation,
+        )
+    if status == 403 and permission:
+        text += f"; the app registration needs the application permission {permission} with admin consent"
+    return GraphError(text, status=status, code=code, retryable=False, operation=operation)
+
+
+def _inner_outcome(inner: dict, submission_id: str) -> dict | GraphError:
+    operation = f"GET submission {submission_id} in $batch"
+    try:
+        status = int(inner.get("status"))
+    except (TypeError, ValueError):
+        return GraphError(
+            f"Microsoft Graph's $batch answer for {submission_id} has no status",
+            retryable=True,
+            operation=operation,
+        )
+    body = inner.get("body")
+    if 200 <= status < 300:
+        if isinstance(body, dict):
+            return body
+        return GraphError(
+            f"Microsoft Graph answered {operation} with {status} but the body is not a JSON object",
+            status=status,
+            code="malformedResponse",
+            retryable=True,
+            operation=operation,
+        )
+    headers = inner.get("headers") if isinstance(inner.get("headers"), dict) else {}
+    retry_after = parse_retry_after(
+        next((value for name, value in headers.items() if str(name).lower() == "retry-after"), None)
+    )
+    code, message = _error_fields(body)
+    retryable = status in RETRYABLE_STATUSES
+    if retryable:
+        text = f"Microsoft Graph kept answering {status} for {operation}" + _detail(code, message)
+    elif status == 404:
+        text = f"Microsoft Graph has no submission {submission_id} (404)" + _detail(code, message)
+    else:
+        text = f"Microsoft Graph refused {operation}: {status}" + _detail(code, message)
+        if status == 403:
+            text += f"; the app registration needs the application permission {_READ_PERMISSION}"
+    return GraphError(
+        text, status=status, code=code, retryable=retryable, retry_after=retry_after, operation=operation
+    )
+
+
+def _describe_transport_error(exc: Exception, timeout: float) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer within {timeout:g} s ({type(exc).__name__})"
+    detail = _short(str(exc))
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _short(text: str) -> str:
+    text = _CONTROL_CHARACTERS.sub(" ", text).strip()
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
