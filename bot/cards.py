@@ -198,8 +198,14 @@ def _progress(view: CaseView, now: datetime) -> str:
         return "sending to Microsoft"
     if view.next_check_at is None:
         return f"check {view.checks_done}" if view.checks_done else "waiting for the first check"
-    minutes = math.ceil((_as_utc(view.next_check_at) - _as_utc(now)).total_seconds() / 60)
-    when = "due now" if minutes <= 0 else f"in ~{_duration(minutes)}"
+    seconds = (_as_utc(view.next_check_at) - _as_utc(now)).total_seconds()
+    minutes = math.ceil(seconds / 60)
+    if seconds <= 0:
+        when = "due now"
+    elif seconds < 60:
+        when = "in under a minute"
+    else:
+        when = f"in ~{_duration(minutes)}"
     if view.checks_done:
         return f"check {view.checks_done}, next {when}"
     return f"first check {when}"
@@ -669,24 +675,29 @@ def reporter_outcome(view: CaseView) -> tuple[str, Blocks]:
     """The outcome, in plain words, for the reporter."""
     item = _item_name(view, 200)
     kind = words.verdict_kind(view.verdict)
+    is_link = view.kind == CaseKind.URL
+    careful = (
+        "Don't open it; if you did and typed anything into the page, tell Security now."
+        if is_link
+        else "Don't click its links or open its attachments; if you did, tell Security now. You can delete it."
+    )
+    wait_careful = (
+        "Until then, don't open it."
+        if is_link
+        else "Until then, don't click its links or open its attachments."
+    )
     if view.status == CaseStatus.DISMISSED:
         text = (
             f"Security looked at your report of {item} and found it isn't a threat. Thanks for reporting it."
         )
     elif view.status in {CaseStatus.GAVE_UP, CaseStatus.FAILED}:
-        text = (
-            f"Microsoft didn't give a verdict on {item} in time; Security will review it by hand. "
-            "Until then, don't click its links or open its attachments."
-        )
+        text = f"Microsoft didn't give a verdict on {item} in time; Security will review it by hand. {wait_careful}"
     elif view.status in {CaseStatus.SUBMITTING, CaseStatus.CHECKING} or kind == words.VerdictKind.PENDING:
         text = f"Microsoft Defender is still analysing {item}; you'll hear the outcome here."
     elif kind == words.VerdictKind.SIMULATION:
         text = f"About {item}: this was a phishing simulation run by your organisation — well spotted."
     elif kind == words.VerdictKind.MALICIOUS:
-        text = (
-            f"About {item}: it was malicious. Don't click its links or open its attachments; "
-            "if you did, tell Security now. You can delete it."
-        )
+        text = f"About {item}: it was malicious. {careful}"
     elif kind == words.VerdictKind.SPAM:
         text = (
             f"About {item}: Microsoft found it to be spam — unwanted, but not dangerous. You can delete it."
@@ -698,8 +709,7 @@ def reporter_outcome(view: CaseView) -> tuple[str, Blocks]:
         )
     else:
         text = (
-            f"About {item}: Microsoft couldn't reach a clear verdict; Security will review it. "
-            "Until then, don't click its links or open its attachments."
+            f"About {item}: Microsoft couldn't reach a clear verdict; Security will review it. {wait_careful}"
         )
     return _single_section(text, block_id="outcome")
 

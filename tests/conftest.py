@@ -36,3 +36,130 @@ def database_url(request, tmp_path):
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+# --- the emulators and the bot ----------------------------------------------------------------------------------
+
+SOC = "C0SOC0001"
+INTAKE = "C0INTAKE01"
+ALICE = "U0ALICE01"
+BOB = "U0BOB0001"
+RESPONDER = "U0SAMSOC1"
+OUTSIDER = "U0EVE0001"
+RESPONDER_GROUP = "S0SECOPS01"
+EMAILS = {
+    ALICE: "alice@contoso.example",
+    BOB: "bob@contoso.example",
+    RESPONDER: "sam@contoso.example",
+    OUTSIDER: "eve@contoso.example",
+}
+
+
+@pytest.fixture(scope="session")
+def tls(tmp_path_factory):
+    from bot.sandbox.tls import make_tls
+
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def graph(tls):
+    from graph_schema import validate_graph_request
+
+    from bot.sandbox.graph_emulator import GraphEmulator
+
+    emulator = GraphEmulator(tls, verdict_after=0.3, request_validator=validate_graph_request).start()
+    yield emulator
+    emulator.stop()
+    assert emulator.validation_errors == [], "requests that do not match the Graph schema were sent"
+
+
+@pytest.fixture
+def slack():
+    from bot.sandbox.slack_emulator import SlackEmulator
+
+    emulator = SlackEmulator().start()
+    for user_id, email in EMAILS.items():
+        emulator.add_user(user_id, name=email.split("@")[0], email=email)
+    emulator.add_user("U0GUEST01", name="guest")
+    emulator.add_usergroup(RESPONDER_GROUP, [RESPONDER])
+    emulator.add_channel(SOC, "security-ops", members=[RESPONDER])
+    emulator.add_channel(INTAKE, "phish-reports", members=[ALICE, BOB, OUTSIDER, "U0GUEST01"])
+    yield emulator
+    emulator.stop()
+    assert emulator.invalid_block_errors == [], "blocks Slack would reject were sent"
+
+
+def bot_environment(slack, graph, tls, database_url: str, **overrides: object) -> dict[str, str]:
+    """The environment `phishbot run` needs to serve against the emulators (HTTP mode)."""
+    values = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "PHISHBOT_MODE": "http",
+        "PORT": "0",
+        "PHISHBOT_SOC_CHANNEL": SOC,
+        "PHISHBOT_INTAKE_CHANNELS": INTAKE,
+        "PHISHBOT_RESPONDERS": RESPONDER_GROUP,
+        "MS_TENANT_ID": graph.tenant_id,
+        "MS_CLIENT_ID": graph.client_id,
+        "MS_CLIENT_SECRET": graph.client_secret,
+        "MS_AUTHORITY_HOST": graph.base_url,
+        "GRAPH_URL": graph.base_url,
+        "DATABASE_URL": database_url,
+        "PHISHBOT_POLL_SCHEDULE": "1,1,2",
+        "PHISHBOT_POLL_GIVE_UP": "60",
+        "SSL_CERT_FILE": str(tls.ca_file),
+        "PHISHBOT_SWEEP_SECONDS": "0.2",
+    }
+    values.update({k: str(v) for k, v in overrides.items()})
+    return values
+
+
+class RunningBot:
+    """The real bot (Runtime = what `phishbot run` starts) in this process, serving HTTP on loopback."""
+
+    def __init__(self, slack, graph, tls, database_url: str, **overrides: object) -> None:
+        self._args = (slack, graph, tls, database_url)
+        self._overrides = overrides
+        self.runtime = None
+        self.start()
+
+    def start(self) -> RunningBot:
+        from bot.config import Settings
+        from bot.runtime import Runtime
+
+        slack, graph, tls, database_url = self._args
+        settings = Settings(**bot_environment(slack, graph, tls, database_url, **self._overrides))
+        self.runtime = Runtime(settings, host="127.0.0.1").start()
+        slack.app_url = f"http://127.0.0.1:{self.runtime.port}/slack/events"
+        return self
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+
+    def restart(self) -> RunningBot:
+        self.stop()
+        return self.start()
+
+    @property
+    def store(self):
+        return self.runtime.services.store
+
+    @property
+    def port(self) -> int:
+        return self.runtime.port
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'phishbot.db'}"
+
+
+@pytest.fixture
+def bot(slack, graph, tls, sqlite_url):
+    running = RunningBot(slack, graph, tls, sqlite_url)
+    yield running
+    running.stop()

@@ -295,9 +295,10 @@ def test_checking_shows_progress():
 
 
 def test_checking_before_the_first_check():
-    view = case(status=CaseStatus.CHECKING, checks_done=0, next_check_at=NOW + timedelta(seconds=50))
-    _, blocks = cards.case_card(view, now=NOW)
-    assert "first check in ~1 min" in block(blocks, "status")
+    soon = case(status=CaseStatus.CHECKING, checks_done=0, next_check_at=NOW + timedelta(seconds=50))
+    assert "first check in under a minute" in block(cards.case_card(soon, now=NOW)[1], "status")
+    later = case(status=CaseStatus.CHECKING, checks_done=0, next_check_at=NOW + timedelta(seconds=61))
+    assert "first check in ~2 min" in block(cards.case_card(later, now=NOW)[1], "status")
 
 
 def test_submitting_says_so():
@@ -733,10 +734,7 @@ def test_reporter_ack(kind):
 @pytest.mark.parametrize(
     ("state", "phrase"),
     [
-        (
-            "phishing",
-            "It was malicious. Don't click its links or open its attachments; if you did, tell Security now.",
-        ),
+        ("phishing", "It was malicious."),
         ("malware_with_files", "It was malicious."),
         ("spam", "spam"),
         ("clean", "Microsoft found no threat"),
@@ -755,6 +753,13 @@ def test_reporter_outcome(kind, state, phrase):
     assert phrase.lower() in fallback.lower()
     if state in {"clean", "simulation", "dismissed", "gave_up", "failed", "unknown_member"}:
         assert "delete" not in fallback.lower()
+    if state in {"phishing", "malware_with_files"}:
+        advice = (
+            "Don't open it; if you did and typed anything into the page, tell Security now."
+            if kind == CaseKind.URL
+            else "Don't click its links or open its attachments; if you did, tell Security now."
+        )
+        assert advice in fallback
 
 
 # --- resubmit choice and notices ------------------------------------------------------------------------

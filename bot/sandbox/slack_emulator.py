@@ -2164,8 +2164,12 @@ class SlackEmulator:
                 "user": self._user_ref(user_id),
                 "api_app_id": self.app_id,
                 "token": "sandbox-verification-token",
-                "container": {"type": "message", "message_ts": "0000000000.000000", "channel_id": channel_id,
-                              "is_ephemeral": True},
+                "container": {
+                    "type": "message",
+                    "message_ts": "0000000000.000000",
+                    "channel_id": channel_id,
+                    "is_ephemeral": True,
+                },
                 "trigger_id": self._issue_trigger(user_id),
                 "team": self._team_ref(),
                 "channel": {"id": channel_id, "name": "forged"},
@@ -2174,8 +2178,14 @@ class SlackEmulator:
                     kind="block_actions", channel=channel_id, user=user_id, message_ts=None, is_ephemeral=True
                 ),
                 "actions": [
-                    {"action_id": action_id, "block_id": "forged", "type": "button", "value": value,
-                     "text": {"type": "plain_text", "text": "forged"}, "action_ts": f"{time.time():.6f}"}
+                    {
+                        "action_id": action_id,
+                        "block_id": "forged",
+                        "type": "button",
+                        "value": value,
+                        "text": {"type": "plain_text", "text": "forged"},
+                        "action_ts": f"{time.time():.6f}",
+                    }
                 ],
             }
         return self._send_interaction(payload)

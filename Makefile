@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh machine with python3 (3.11+): each creates .venv when needed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint run migrate clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/phishbot demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+run: $(STAMP)
+	$(VENV)/bin/phishbot run
+
+migrate: $(STAMP)
+	$(VENV)/bin/phishbot migrate
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,133 @@
+"""Everything phishbot says in Slack after a listener has acked: the case card and messages to people.
+
+The card is posted once and then edited in place. The post is claimed in the store first; a claim left behind
+by a process that died mid-call is resolved by looking for the card (it carries the case id in its message
+metadata) before posting again, so a restart never makes a second card.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import cards
+from bot.domain import CaseStatus, CaseView
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+CARD_EVENT_TYPE = "phishbot_case"
+TOLD_STATUSES = frozenset({CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.DISMISSED})
+
+
+class SlackNotifier:
+    def __init__(self, client: WebClient, store: Store, soc_channel: str) -> None:
+        self._client = client
+        self._store = store
+        self._soc_channel = soc_channel
+
+    # --- the card ---------------------------------------------------------------------------------------------
+
+    def sync_card(self, case_id: int) -> None:
+        """Bring the case's card up to date if anything changed since it was last drawn."""
+        if not self._store.take_card_dirty(case_id):
+            return
+        try:
+            location = self._store.card_location(case_id)
+            if location is None:
+                self._post_card(case_id)
+            else:
+                view = self._store.case_view(case_id)
+                text, blocks = cards.case_card(view)
+                self._client.chat_update(channel=location[0], ts=location[1], text=text, blocks=blocks)
+        except SlackApiError as exc:
+            log.warning("case %s: card not updated (%s); will retry", case_id, exc.response.get("error"))
+            self._store.mark_card_dirty(case_id)
+        except Exception:
+            self._store.mark_card_dirty(case_id)
+            raise
+
+    def _post_card(self, case_id: int) -> None:
+        previous_claim = self._store.card_claim_time(case_id)
+        if not self._store.claim_card_post(case_id):
+            self._store.mark_card_dirty(case_id)  # another worker is posting; draw again after it
+            return
+        try:
+            if previous_claim is not None:
+                found = self._find_card(case_id, since=previous_claim)
+                if found is not None:
+                    self._store.record_card_posted(case_id, self._soc_channel, found)
+                    self._store.mark_card_dirty(case_id)  # the found card may be stale: edit it next
+                    return
+            view = self._store.case_view(case_id)
+            text, blocks = cards.case_card(view)
+            response = self._client.chat_postMessage(
+                channel=self._soc_channel,
+                text=text,
+                blocks=blocks,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case_id}},
+            )
+            self._store.record_card_posted(case_id, response["channel"], response["ts"])
+        except Exception:
+            self._store.release_card_claim(case_id)
+            raise
+
+    def _find_card(self, case_id: int, *, since: datetime) -> str | None:
+        oldest = f"{since.timestamp() - 60:.6f}"
+        cursor = None
+        for _ in range(10):
+            response = self._client.conversations_history(
+                channel=self._soc_channel, oldest=oldest, limit=200, include_all_metadata=True, cursor=cursor
+            )
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == CARD_EVENT_TYPE and payload.get("case_id") == case_id:
+                    return message.get("ts")
+            cursor = (response.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+        return None
+
+    # --- people -----------------------------------------------------------------------------------------------
+
+    def tell_outcome(self, case_id: int) -> None:
+        """Tell every reporter of a finished case the outcome, once each."""
+        view = self._store.case_view(case_id)
+        if view.status not in TOLD_STATUSES:
+            return
+        text, blocks = cards.reporter_outcome(view)
+        for reporter in self._store.reporters_to_tell(case_id):
+            if not self._store.claim_reporter_outcome(reporter.reporter_row_id):
+                continue
+            try:
+                self.direct_message(reporter.user_id, text, blocks)
+            except SlackApiError as exc:
+                log.warning(
+                    "case %s: outcome not delivered (%s); will retry", case_id, exc.response.get("error")
+                )
+                self._store.release_reporter_outcome(reporter.reporter_row_id)
+
+    def direct_message(self, user_id: str, text: str, blocks: list[dict]) -> None:
+        channel = self._client.conversations_open(users=user_id)["channel"]["id"]
+        self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+
+    def ephemeral(self, channel_id: str | None, user_id: str, text: str, blocks: list[dict]) -> None:
+        """Show a message to one person where they are; a DM when there is no channel or it fails."""
+        if channel_id:
+            try:
+                self._client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
+                return
+            except SlackApiError as exc:
+                log.info(
+                    "ephemeral in %s failed (%s); sending a DM instead", channel_id, exc.response.get("error")
+                )
+        self.direct_message(user_id, text, blocks)
+
+    def case_view(self, case_id: int) -> CaseView:
+        return self._store.case_view(case_id)

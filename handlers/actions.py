@@ -1,0 +1,38 @@
+"""Buttons on the case card and on the resubmit choice. Each acks, then goes through CaseActions.run, which
+authorizes the clicker on the server and audits the attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from bot import cards
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App, Respond
+
+    from bot.app import Services
+
+
+def register(app: App, services: Services) -> None:
+    actions = services.actions
+
+    def responder_button(action_id: str, work: Callable[[str, int, Callable], None]) -> None:
+        @app.action(action_id)
+        def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+            ack()
+            user_id = body["user"]["id"]
+
+            def reply(text: str, blocks: list[dict]) -> None:
+                respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+            actions.run(
+                action_id, user_id, action.get("value"), reply, lambda case_id: work(user_id, case_id, reply)
+            )
+
+        on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
+
+    responder_button(cards.RESUBMIT, actions.resubmit)
+    responder_button(cards.RESUBMIT_NOW, actions.resubmit_now)
+    responder_button(cards.RESUBMIT_LATER, actions.resubmit_later)
+    responder_button(cards.DISMISS, actions.dismiss)

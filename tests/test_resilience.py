@@ -1,0 +1,138 @@
+"""Faults on the way: Microsoft throttling and failing, the bot restarting mid-case. Every case still completes
+exactly once: one submission, one card, one outcome message per reporter."""
+
+from __future__ import annotations
+
+import math
+import time
+from importlib import resources
+
+import pytest
+from conftest import ALICE, INTAKE, SOC, bot_environment
+
+from bot.app import build_services
+from bot.config import Settings
+from bot.domain import CaseKind, CaseStatus, Category
+
+SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
+EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"
+
+
+def created_submissions(graph):
+    return graph.submissions
+
+
+def wait_verdict(slack, bot, case_id=1, timeout=20.0):
+    return slack.wait_for(lambda: bot.store.case_view(case_id).status is CaseStatus.VERDICT, timeout=timeout)
+
+
+def assert_one_card_and_one_outcome(slack, bot):
+    slack.wait_for(lambda: slack.dms(ALICE) and not bot.store.dirty_cards())
+    soc_posts = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == SOC]
+    assert len(soc_posts) == 1
+    assert len(slack.messages(SOC)) == 1
+    assert len(slack.dms(ALICE)) == 1
+
+
+def test_a_429_with_retry_after_on_submission_is_waited_out(bot, slack, graph):
+    graph.fail_next(EMAIL_POST, status=429, retry_after=1)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    attempts = [r for r in graph.requests if r.method == "POST" and r.path.endswith("/emailThreats")]
+    assert [a.status for a in attempts] == [429, 201]
+    assert len(created_submissions(graph)) == 1
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_503s_on_verdict_reads_are_retried(bot, slack, graph):
+    graph.fail_next("POST /beta/$batch", status=503, times=2)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_a_429_inside_a_batch_is_retried_for_that_submission(bot, slack, graph):
+    graph.fail_next(
+        "GET /beta/security/threatSubmission/emailThreats/{id}", status=429, retry_after=1, in_batch=True
+    )
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_microsoft_down_for_the_whole_retry_budget_keeps_the_report_queued(bot, slack, graph):
+    graph.fail_next(EMAIL_POST, status=503, times=5)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(lambda: bot.store.due_to_send(_far_future()) and not bot.store.dirty_cards(), timeout=30)
+    view = bot.store.case_view(1)
+    assert view.status is CaseStatus.SUBMITTING
+    assert graph.submissions == {}
+    # The card is there, saying what is going on; nothing is lost.
+    assert len(slack.messages(SOC)) == 1
+
+
+def test_a_permanent_refusal_reaches_the_soc_card(bot, slack, graph):
+    graph.fail_next(
+        EMAIL_POST, status=400, body=b'{"error":{"code":"BadRequest","message":"Invalid content"}}'
+    )
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
+    slack.wait_for(lambda: not bot.store.dirty_cards())
+    [card] = slack.messages(SOC)
+    assert "Invalid content" in str(card.blocks)
+
+
+def test_a_restart_between_submission_and_verdict_edits_the_same_card(bot, slack, graph):
+    graph.verdict_after = 3.0
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(
+        lambda: bot.store.case_view(1).status is CaseStatus.CHECKING and bot.store.card_location(1)
+    )
+    bot.stop()
+    bot.start()
+    wait_verdict(slack, bot)
+    assert len(created_submissions(graph)) == 1
+    assert_one_card_and_one_outcome(slack, bot)
+    assert slack.messages(SOC)[0].updates >= 1
+
+
+@pytest.mark.parametrize("open_submissions", [100])
+def test_one_verdict_round_reads_n_submissions_in_n_over_20_requests(
+    slack, graph, tls, sqlite_url, open_submissions
+):
+    settings = Settings(**bot_environment(slack, graph, tls, sqlite_url, PHISHBOT_POLL_SCHEDULE="1"))
+    services = build_services(settings)
+    try:
+        services.store.migrate()
+        from bot.store import NewReport
+
+        for i in range(open_submissions):
+            opened = services.store.open_case(
+                NewReport(
+                    dedupe_key=f"url:https://e{i}.example/",
+                    kind=CaseKind.URL,
+                    category=Category.PHISHING,
+                    door="slash_url",
+                    reporter_id=ALICE,
+                    reporter_email=None,
+                    channel_id=None,
+                    url=f"https://e{i}.example/",
+                )
+            )
+            services.follow_up.send(opened.submission_id)
+        assert services.store.open_check_count() == open_submissions
+        time.sleep(1.1)
+        before = len(graph.requests)
+        read = services.follow_up.check_due()
+        assert read == open_submissions
+        round_requests = [r for r in graph.requests[before:] if not r.in_batch]
+        assert len(round_requests) == math.ceil(open_submissions / 20)
+        assert all(r.path == "/beta/$batch" for r in round_requests)
+    finally:
+        services.close()
+
+
+def _far_future():
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(days=1)
