@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import (
     CaseAction,
@@ -235,19 +236,7 @@ class Store:
         now = now or utcnow()
         with self._session() as session:
             rows = session.scalars(
-                select(SubmissionRow.id)
-                .where(
-                    (
-                        (SubmissionRow.state == SubmissionState.QUEUED.value)
-                        & (SubmissionRow.not_before <= now)
-                    )
-                    | (
-                        (SubmissionRow.state == SubmissionState.SENDING.value)
-                        & (SubmissionRow.claimed_until <= now)
-                    )
-                )
-                .order_by(SubmissionRow.not_before)
-                .limit(limit)
+                select(SubmissionRow.id).where(_sendable(now)).order_by(SubmissionRow.not_before).limit(limit)
             )
             return list(rows)
 
@@ -258,16 +247,7 @@ class Store:
             claimed = session.execute(
                 update(SubmissionRow)
                 .where(SubmissionRow.id == submission_id)
-                .where(
-                    (
-                        (SubmissionRow.state == SubmissionState.QUEUED.value)
-                        & (SubmissionRow.not_before <= now)
-                    )
-                    | (
-                        (SubmissionRow.state == SubmissionState.SENDING.value)
-                        & (SubmissionRow.claimed_until <= now)
-                    )
-                )
+                .where(_sendable(now))
                 .values(
                     state=SubmissionState.SENDING.value,
                     claimed_until=now + CLAIM_LEASE,
@@ -759,6 +739,13 @@ class Store:
                 actions=actions,
                 resubmit_due_at=pending[-1].not_before if pending else None,
             )
+
+
+def _sendable(now: datetime) -> ColumnElement[bool]:
+    """Queued and due, or claimed by a worker whose lease ran out (it died mid-send)."""
+    return ((SubmissionRow.state == SubmissionState.QUEUED.value) & (SubmissionRow.not_before <= now)) | (
+        (SubmissionRow.state == SubmissionState.SENDING.value) & (SubmissionRow.claimed_until <= now)
+    )
 
 
 def _reporter_row(case_id: int, report: NewReport, now: datetime) -> ReporterRow:

@@ -112,8 +112,9 @@ def bot_environment(slack, graph, tls, database_url: str, **overrides: object) -
         "SSL_CERT_FILE": str(tls.ca_file),
         "PHISHBOT_SWEEP_SECONDS": "0.2",
     }
-    values.update({k: str(v) for k, v in overrides.items()})
-    return values
+    values.update(overrides)
+    # None means "leave this variable unset" (e.g. no client secret when a certificate is configured).
+    return {k: str(v) for k, v in values.items() if v is not None}
 
 
 class RunningBot:

@@ -776,6 +776,12 @@ class GraphEmulator:
             self._tokens[token] = time.monotonic() + TOKEN_LIFETIME
         return token
 
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token handed out (for tests that check none of them leaks)."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Invalidate every issued token: the next Graph call answers 401 InvalidAuthenticationToken."""
         with self._lock:
