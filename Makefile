@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint run migrate clean
+.PHONY: demo test lint bench run migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Every benchmark, each printing a table and a one-line summary of ratios against a baseline from the same run.
+# bench.ack needs wrk (Debian: apt-get install wrk).
+bench: $(STAMP)
+	$(PY) -m bench.ack
+	$(PY) -m bench.verdicts
+	$(PY) -m bench.parse
+	$(PY) -m bench.purge
+	$(PY) -m bench.memory
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

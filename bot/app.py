@@ -10,6 +10,7 @@ import logging
 import ssl
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from slack_bolt import App
@@ -21,14 +22,21 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from bot.authz import Authorizer
+from bot.blocking import Blocks
 from bot.case_actions import CaseActions
 from bot.config import Settings
+from bot.directory import SlackDirectory
 from bot.follow_up import FollowUp
 from bot.graph import GraphClient
 from bot.intake import Intake
+from bot.lifecycle import Stopping
+from bot.mailbox import ReporterMailboxes
+from bot.metrics import Metrics
 from bot.notify import SlackNotifier
+from bot.remediation import Remediations
 from bot.slack_files import SlackFiles
 from bot.store import Store
+from bot.work import Worker
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,11 @@ class Services:
     intake: Intake
     actions: CaseActions
     http: httpx.Client
+    metrics: Metrics
+    stopping: Stopping
+    worker: Worker
+    remediations: Remediations
+    blocks: Blocks
 
     def close(self) -> None:
         self.graph.close()
@@ -62,8 +75,10 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def slack_client(settings: Settings) -> WebClient:
+def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
     assert settings.slack_bot_token is not None  # noqa: S101 - guaranteed by Settings validation
+    # The call counter goes first: slack-sdk asks the handlers in order and stops at the first that retries.
+    counting = [metrics.slack_retry_handler()] if metrics is not None else []
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -73,6 +88,7 @@ def slack_client(settings: Settings) -> WebClient:
         # slack-sdk retries only connection errors by default; 429 and 5xx retries are opt-in. Bolt copies
         # these handlers into every per-request client, so listeners get them too.
         retry_handlers=[
+            *counting,
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
@@ -82,7 +98,10 @@ def slack_client(settings: Settings) -> WebClient:
 
 def build_services(settings: Settings) -> Services:
     store = Store(settings.database_url)
-    slack = slack_client(settings)
+    metrics = Metrics()
+    metrics.watch_open_checks(store.open_check_count)
+    stopping = Stopping()
+    slack = slack_client(settings, metrics)
     context = tls_context(settings)
     graph = GraphClient(
         tenant_id=settings.ms_tenant_id or "",
@@ -93,12 +112,22 @@ def build_services(settings: Settings) -> Services:
         graph_url=settings.graph_url,
         verify=context,
         proxy=settings.https_proxy,
+        on_request=metrics.graph_request,
+        # Retry waits end at SIGTERM, so a shutdown never waits out a two-minute Retry-After.
+        sleep=stopping.sleep,
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
-    notifier = SlackNotifier(slack, store, settings.soc_channel or "")
+    directory = SlackDirectory(slack)
+    notifier = SlackNotifier(slack, store, settings.soc_channel or "", language_of=directory.language_of)
     authorizer = Authorizer(slack, settings.responders)
     follow_up = FollowUp(
-        store, graph, notifier, poll_schedule=settings.poll_schedule, give_up_seconds=settings.poll_give_up
+        store,
+        graph,
+        notifier,
+        poll_schedule=settings.poll_schedule,
+        give_up_seconds=settings.poll_give_up,
+        metrics=metrics,
+        stopping=stopping,
     )
     assert settings.slack_bot_token is not None  # noqa: S101 - guaranteed by Settings validation
     files = SlackFiles(
@@ -114,8 +143,36 @@ def build_services(settings: Settings) -> Services:
         follow_up=follow_up,
         files=files,
         intake_channels=frozenset(settings.intake_channels),
+        directory=directory,
+        mailboxes=ReporterMailboxes(graph, max_bytes=settings.max_upload_mb * 1024 * 1024),
+        max_upload_mb=settings.max_upload_mb,
+        metrics=metrics,
     )
     actions = CaseActions(store=store, authorizer=authorizer, notifier=notifier, follow_up=follow_up)
+    remediations = Remediations(
+        store=store,
+        graph=graph,
+        notifier=notifier,
+        slack=slack,
+        purge_method=settings.purge_method,
+        poll_schedule=settings.poll_schedule,
+        give_up_seconds=settings.poll_give_up,
+        metrics=metrics,
+        stopping=stopping,
+    )
+    blocks = Blocks(
+        store=store,
+        graph=graph,
+        notifier=notifier,
+        slack=slack,
+        poll_schedule=settings.poll_schedule,
+        give_up_seconds=settings.poll_give_up,
+        auto_block=settings.auto_block,
+        same_item_gap=timedelta(seconds=settings.same_item_gap_seconds),
+        stopping=stopping,
+    )
+    follow_up.add_step(remediations.sweep)
+    follow_up.add_step(blocks.sweep)
     return Services(
         settings=settings,
         store=store,
@@ -127,6 +184,11 @@ def build_services(settings: Settings) -> Services:
         intake=intake,
         actions=actions,
         http=http,
+        metrics=metrics,
+        stopping=stopping,
+        worker=Worker(),
+        remediations=remediations,
+        blocks=blocks,
     )
 
 

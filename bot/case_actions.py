@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from bot import cards
 from bot.authz import Authorizer
 from bot.follow_up import FollowUp
+from bot.logs import case_context
 from bot.notify import SlackNotifier
 from bot.store import Store
 
@@ -50,7 +51,8 @@ class CaseActions:
             reply(*cards.notice(f"Only Security responders can do that. {decision.reason}"))
             return
         self._store.audit(user_id, action, "allowed", case_id=case_id, detail=decision.reason)
-        work(case_id)
+        with case_context(case_id):
+            work(case_id)
 
     # --- the actions -------------------------------------------------------------------------------------------
 

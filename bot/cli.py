@@ -1,14 +1,16 @@
-"""The `phishbot` command: run, migrate, demo."""
+"""The `phishbot` command: run, migrate, doctor, digest, demo, parse, audit."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 
 from bot.config import ConfigError, load_settings
+from bot.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (configuration from the environment and ./.env)")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sub.add_parser(
+        "doctor", help="check Slack, Microsoft and the database against the configuration; print what to fix"
+    )
+    digest = sub.add_parser("digest", help="show the weekly digest; --now posts it to the digest channel")
+    digest.add_argument("--now", action="store_true", help="post it now (to PHISHBOT_DIGEST_CHANNEL)")
+    digest.add_argument("--channel", help="post to this channel id instead of PHISHBOT_DIGEST_CHANNEL")
     demo = sub.add_parser(
         "demo", help="run the bot against built-in Slack and Microsoft emulators (no accounts)"
     )
@@ -25,7 +33,20 @@ def main(argv: list[str] | None = None) -> int:
         "--verdict-after", type=float, default=4.0, help="seconds Microsoft's emulator takes to decide"
     )
     demo.add_argument("--no-color", action="store_true", help="plain text output")
+    parse = sub.add_parser("parse", help="show how phishbot reads an email file (.eml or Outlook .msg)")
+    parse.add_argument("file", help="the .eml or .msg file")
+    parse.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    audit = sub.add_parser("audit", help="print the audit log: every responder action, refused ones too")
+    audit.add_argument(
+        "--since", help="only entries from this date (2026-11-01) or time (2026-11-01T08:00, UTC)"
+    )
+    audit.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
     args = parser.parse_args(argv)
+
+    if args.command == "parse":
+        from bot.analysis import run_parse
+
+        return run_parse(args.file, as_json=args.json)
 
     if args.command == "demo":
         from bot.demo import run_demo
@@ -39,13 +60,72 @@ def main(argv: list[str] | None = None) -> int:
         print(f"phishbot: configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "migrate":
-        from bot.store import Store
+        return migrate(settings)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
 
-        store = Store(settings.database_url)
+        return run_doctor(settings)
+    if args.command == "digest":
+        return digest_command(settings, post=args.now, channel=args.channel)
+    if args.command == "audit":
+        from bot.audit_export import run_audit
+
+        return run_audit(settings.database_url, since=args.since, fmt=args.format)
+    return serve(settings)
+
+
+def migrate(settings) -> int:  # noqa: ANN001 - Settings
+    from bot.store import Store
+
+    store = Store(settings.database_url)
+    try:
+        problem = store.schema_problem()
+        if problem is not None and problem[0] == "ahead":
+            print(f"phishbot: {problem[1]}", file=sys.stderr)
+            return 1
         store.migrate()
         print(f"database is at revision {store.schema_revision()}")
         return 0
-    return serve(settings)
+    finally:
+        store.close()
+
+
+def digest_command(settings, *, post: bool, channel: str | None) -> int:  # noqa: ANN001 - Settings
+    from slack_sdk.errors import SlackApiError
+
+    from bot.app import build_services
+    from bot.digest import Digest
+
+    services = build_services(settings)
+    try:
+        problem = services.store.schema_problem()
+        if problem is not None:
+            print(f"phishbot: {problem[1]}", file=sys.stderr)
+            return 1
+        digest = Digest(
+            services.store,
+            services.slack,
+            channel=channel or settings.digest_channel,
+            timezone=settings.digest_timezone,
+        )
+        if not post:
+            print(digest.build().text)
+            print("\n(not posted: `phishbot digest --now` posts it)")
+            return 0
+        if not digest.channel:
+            print(
+                "phishbot: no digest channel: set PHISHBOT_DIGEST_CHANNEL or pass --channel", file=sys.stderr
+            )
+            return 2
+        try:
+            digest.post()
+        except SlackApiError as exc:
+            print(f"phishbot: Slack refused the digest ({exc.response.get('error')})", file=sys.stderr)
+            return 1
+        print(f"digest posted to {digest.channel}")
+        return 0
+    finally:
+        services.close()
 
 
 def serve(settings) -> int:  # noqa: ANN001 - Settings; imported lazily to keep `phishbot --help` fast
@@ -62,26 +142,14 @@ def serve(settings) -> int:  # noqa: ANN001 - Settings; imported lazily to keep 
         runtime.stop()
         return 1
     stop.wait()
+    logging.getLogger("phishbot").info("stopping: new work goes to other replicas, in-flight work finishes")
     runtime.stop()
+    if not runtime.stopped_cleanly:
+        # A stuck thread would hold the interpreter's exit (executor threads are joined at exit); what it
+        # held is leased in the store and will be picked up again. Leave now, within the grace period.
+        logging.shutdown()
+        os._exit(0)
     return 0
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Client libraries log request details at DEBUG; keep them quiet so nothing sensitive is ever printed.
-    for noisy in (
-        "slack_sdk",
-        "slack_bolt",
-        "urllib3",
-        "httpx",
-        "httpcore",
-        "msal",
-        "apscheduler",
-        "waitress",
-    ):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # "skipped: maximum number of running instances reached" is how a long sweep is meant to coalesce.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,9 @@ class Door(enum.StrEnum):
     SLASH_URL = "slash_url"
     MODAL = "modal"
     UPLOAD = "upload"
+    SHORTCUT = "shortcut"  # "Report as phishing" on a Slack message
+    EMAIL_APP = "email_app"  # forwarded into an intake channel through Slack's Email app
+    MAILBOX = "mailbox"  # picked from the reporter's recent emails in the report modal
 
 
 class CaseKind(enum.StrEnum):
@@ -165,6 +168,10 @@ class AuthResult:
     result: str
     reason: str = ""
     authserv_id: str = ""
+    # Stamped by the receiving organisation: the topmost Authentication-Results header, and any other that
+    # carries its (non-empty) authserv-id (RFC 8601 §5: a border MTA removes outside headers claiming its id).
+    # Everything else came with the message and could be the sender's own invention.
+    trusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +210,9 @@ class ReportedMessage:
     flags: tuple[str, ...] = ()  # what could not be read, in words ("subject: undecodable charset x-foo")
     size: int = 0
     sha256: str = ""  # of the raw bytes
+    # How phishbot came by these bytes when it was not simply handed them (an inline forward: the original
+    # found in the reporter's mailbox, or not found), in words for the card.
+    provenance: str = ""
 
     @property
     def original(self) -> ReportedMessage:
@@ -259,6 +269,71 @@ class CaseAction:
     detail: str = ""
 
 
+class RemediationState(enum.StrEnum):
+    FINDING = "finding"  # the slot is taken; the copies are being looked up
+    RUNNING = "running"  # asking Microsoft (remediate) or the mailboxes (mailbox API)
+    VERIFYING = "verifying"  # Defender accepted it; delivery locations are read again until done
+    DONE = "done"
+    PARTIAL = "partial"  # the time limit passed with copies left
+    FAILED = "failed"
+
+
+ACTIVE_REMEDIATION_STATES = frozenset(
+    {RemediationState.FINDING, RemediationState.RUNNING, RemediationState.VERIFYING}
+)
+
+
+@dataclass(frozen=True)
+class RemediationView:
+    """A purge or a restore, as the card shows it."""
+
+    remediation_id: int
+    kind: str  # purge | restore
+    scope: str  # message | campaign
+    action: str  # Graph remediationAction
+    method: str  # defender | mailbox
+    state: RemediationState
+    requested_by: str
+    created_at: datetime
+    total: int = 0
+    done: int = 0
+    failed: int = 0
+    missing: int = 0
+    action_center_urls: tuple[str, ...] = ()
+    error: str | None = None
+    finished_at: datetime | None = None
+    remaining: tuple[str, ...] = ()  # recipients whose copy is not (yet) done, a few of them
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_REMEDIATION_STATES
+
+
+@dataclass(frozen=True)
+class BlockEntry:
+    """One Tenant Allow/Block List entry Microsoft reports for a block submission."""
+
+    entry_type: str  # url, fileHash, sender, recipient
+    value: str
+    status: str  # succeeded, skipped, failed, ...
+    expires: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockView:
+    block_id: int
+    state: str  # scheduled, sending, checking, done, failed, gave_up, skipped
+    automatic: bool
+    requested_by: str
+    created_at: datetime
+    not_before: datetime
+    expires_days: int
+    sent_at: datetime | None = None
+    submission_id: str | None = None
+    entries: tuple[BlockEntry, ...] = ()
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class CaseView:
     """A snapshot of one case: the only input of the Block Kit card functions."""
@@ -280,3 +355,14 @@ class CaseView:
     error: str | None = None  # a permanent failure, in words for a person
     actions: tuple[CaseAction, ...] = ()
     resubmit_due_at: datetime | None = None  # a scheduled resubmission not yet sent
+    network_message_id: str | None = None  # Microsoft's id of the message in this tenant, once hunted
+    remediations: tuple[RemediationView, ...] = ()  # purges and restores, oldest first
+    blocks: tuple[BlockView, ...] = ()  # blocks, oldest first
+
+    @property
+    def remediation(self) -> RemediationView | None:
+        return self.remediations[-1] if self.remediations else None
+
+    @property
+    def active_remediation(self) -> RemediationView | None:
+        return next((r for r in reversed(self.remediations) if r.active), None)

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
+from bot import messages
+
 
 class ReportProblem(Exception):
-    """The report cannot be taken as it is; the message says why, in words for the reporter."""
+    """The report cannot be taken as it is. `key` names the message in bot.messages (its `params` fill it
+    in), so the reporter reads it in their language; `str()` is the English sentence, for logs."""
+
+    def __init__(self, key: str, **params: object) -> None:
+        super().__init__(messages.text(messages.ENGLISH, key, **params))
+        self.key = key
+        self.params = params
+
+    def words(self, language: str) -> str:
+        return messages.text(language, self.key, **self.params)
 
 
-def explain(exc: BaseException) -> str:
+def explain(exc: BaseException, language: str = messages.ENGLISH) -> str:
     """A sentence for a person. Never contains a token, a secret or a traceback."""
     if isinstance(exc, ReportProblem):
-        return str(exc)
+        return exc.words(language)
     # Imported here: bot.graph depends on nothing in this module, and this keeps the import graph acyclic.
     from bot.graph import AuthError, GraphError
 
     if isinstance(exc, AuthError):
-        return "phishbot could not sign in to Microsoft. Security has been told; your report is kept."
+        return messages.text(language, "error.graph_auth")
     if isinstance(exc, GraphError):
-        if exc.retryable:
-            return (
-                "Microsoft Defender is not answering right now. Your report is kept and will be sent shortly."
-            )
-        return "Microsoft Defender refused the submission. Security has been told."
+        return messages.text(language, "error.graph_busy" if exc.retryable else "error.graph_refused")
     if isinstance(exc, SlackApiError):
-        return "Slack did not accept a request from phishbot. Please try again in a minute."
-    return "Something went wrong on phishbot's side. Security has been told; please try again later."
+        return messages.text(language, "error.slack")
+    return messages.text(language, "error.generic")

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from bot.domain import CaseKind, Verdict
-from bot.graph import GraphClient, GraphError
+from bot.graph import BATCH_LIMIT, GraphClient, GraphError
+from bot.lifecycle import ShuttingDown, Stopping
+from bot.logs import case_context
+from bot.metrics import Metrics
 from bot.notify import SlackNotifier
-from bot.store import CheckWork, Store
+from bot.store import CheckWork, SendWork, Store
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ class FollowUp:
         *,
         poll_schedule: Sequence[int],
         give_up_seconds: int,
+        metrics: Metrics | None = None,
+        stopping: Stopping | None = None,
     ) -> None:
         self._store = store
         self._graph = graph
@@ -39,6 +44,14 @@ class FollowUp:
         self._schedule = tuple(poll_schedule)
         self._give_up = timedelta(seconds=give_up_seconds)
         self._sweep_lock = threading.Lock()
+        self._metrics = metrics
+        self._stopping = stopping if stopping is not None else Stopping()
+        self._steps: list[Callable[[], None]] = []
+
+    def add_step(self, step: Callable[[], None]) -> None:
+        """More due work for the sweep (purges to run and verify, blocks to send and read): each round runs it
+        after the verdict checks and before the cards are drawn."""
+        self._steps.append(step)
 
     # --- sending ----------------------------------------------------------------------------------------------
 
@@ -47,6 +60,10 @@ class FollowUp:
         work = self._store.claim_send(submission_id)
         if work is None:
             return
+        with case_context(work.case_id):
+            self._send_claimed(work)
+
+    def _send_claimed(self, work: SendWork) -> None:
         try:
             if work.kind is CaseKind.URL:
                 created = self._graph.submit_url(url=work.url or "", category=work.category)
@@ -54,6 +71,12 @@ class FollowUp:
                 created = self._graph.submit_email(
                     raw_mime=work.raw or b"", recipient=work.recipient or "", category=work.category
                 )
+        except ShuttingDown:
+            # Not sent (the retry policy was waiting): queued again, for this replica after its restart or
+            # for another one now.
+            log.info("case %s: submission handed back at shutdown", work.case_id)
+            self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+            return
         except GraphError as exc:
             retry_at = None
             if exc.retryable and work.attempts <= len(SEND_RETRY_DELAYS):
@@ -62,6 +85,8 @@ class FollowUp:
                 "case %s: submission failed (%s)%s", work.case_id, exc, " — will retry" if retry_at else ""
             )
             self._store.record_send_failure(work.submission_id, _failure_words(exc), retry_at)
+            if retry_at is None and self._metrics is not None:
+                self._metrics.submission_ended("failed", None)
             self._notifier.sync_card(work.case_id)
             return
         microsoft_id = str(created.get("id") or "")
@@ -80,37 +105,76 @@ class FollowUp:
         """One round of due work. Safe to call from several threads: one round runs at a time per process."""
         if not self._sweep_lock.acquire(blocking=False):
             return
+        stopping = self._stopping
         try:
             for submission_id in self._store.due_to_send():
+                if stopping.is_set():
+                    return
                 self.send(submission_id)
             self.check_due()
+            for step in self._steps:
+                if stopping.is_set():
+                    return
+                try:
+                    step()
+                except Exception:
+                    # One failing kind of work (Graph refusing hunting, say) must not starve the others.
+                    log.exception("sweep step %s failed; the next round will try again", step)
             for case_id in self._store.dirty_cards():
-                self._notifier.sync_card(case_id)
+                if stopping.is_set():
+                    return
+                with case_context(case_id):
+                    self._notifier.sync_card(case_id)
             for case_id in self._store.cases_with_untold_reporters():
-                self._notifier.tell_outcome(case_id)
+                if stopping.is_set():
+                    return
+                with case_context(case_id):
+                    self._notifier.tell_outcome(case_id)
         finally:
             self._sweep_lock.release()
+
+    def take_over(self) -> None:
+        """This replica just became the scheduler's leader: pick up at once what a dead leader left claimed."""
+        released = self._store.release_leased_checks()
+        if released:
+            log.info("took over the scheduler: %d verdict check(s) brought forward", released)
 
     def check_due(self) -> int:
         """Read the verdict of every due submission; returns how many were read."""
         work = self._store.claim_due_checks()
-        if not work:
-            return 0
-        try:
-            answers = self._graph.read_submissions([(w.kind.value, w.microsoft_id) for w in work])
-        except GraphError as exc:
-            log.warning("verdict round failed for %d submissions: %s", len(work), exc)
-            answers = {w.microsoft_id: exc for w in work}
-        for item in work:
-            answer = answers.get(item.microsoft_id)
-            if isinstance(answer, dict):
-                self._record(item, Verdict.from_graph(answer), error=None)
-            else:
-                error = str(answer) if answer is not None else "no answer for this submission"
-                self._record(item, None, error=error)
-        return len(work)
+        read = 0
+        # A $batch (20) at a time, so that a shutdown between two of them hands the rest back unread.
+        for start in range(0, len(work), BATCH_LIMIT):
+            chunk = work[start : start + BATCH_LIMIT]
+            if self._stopping.is_set():
+                self._store.release_checks([w.submission_id for w in work[start:]])
+                break
+            try:
+                answers = self._graph.read_submissions([(w.kind.value, w.microsoft_id) for w in chunk])
+            except ShuttingDown:
+                self._store.release_checks([w.submission_id for w in work[start:]])
+                break
+            except GraphError as exc:
+                log.warning("verdict round failed for %d submissions: %s", len(chunk), exc)
+                answers = {w.microsoft_id: exc for w in chunk}
+            for item in chunk:
+                answer = answers.get(item.microsoft_id)
+                if isinstance(answer, ShuttingDown):
+                    self._store.release_checks([item.submission_id])
+                    continue
+                if isinstance(answer, dict):
+                    self._record(item, Verdict.from_graph(answer), error=None)
+                else:
+                    error = str(answer) if answer is not None else "no answer for this submission"
+                    self._record(item, None, error=error)
+                read += 1
+        return read
 
     def _record(self, item: CheckWork, verdict: Verdict | None, *, error: str | None) -> None:
+        with case_context(item.case_id):
+            self._record_in_case(item, verdict, error=error)
+
+    def _record_in_case(self, item: CheckWork, verdict: Verdict | None, *, error: str | None) -> None:
         now = _now()
         give_up_at = item.sent_at + self._give_up
         gap = self._schedule[min(item.checks_done + 1, len(self._schedule) - 1)]
@@ -121,9 +185,19 @@ class FollowUp:
         )
         if ended:
             log.info("case %s: verdict %s", item.case_id, verdict.category if verdict else "none (gave up)")
+            self._count_ended(item.case_id, verdict)
         self._notifier.sync_card(item.case_id)
         if ended:
             self._notifier.tell_outcome(item.case_id)
+
+    def _count_ended(self, case_id: int, verdict: Verdict | None) -> None:
+        if self._metrics is None:
+            return
+        if verdict is None or not verdict.is_final:
+            self._metrics.submission_ended("gave_up", None)
+            return
+        reported_at = self._store.case_view(case_id).created_at
+        self._metrics.submission_ended(verdict.category, (_now() - reported_at).total_seconds())
 
 
 def _failure_words(exc: GraphError) -> str:

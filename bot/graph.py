@@ -44,6 +44,18 @@ _THREAT_SUBMISSION = "/security/threatSubmission"
 _COLLECTIONS = {"email": "emailThreats", "url": "urlThreats", "file": "fileThreats"}
 _SUBMIT_PERMISSION = "ThreatSubmission.ReadWrite.All"
 _READ_PERMISSION = "ThreatSubmission.Read.All"
+_HUNTING_PERMISSION = "ThreatHunting.Read.All"
+_REMEDIATE_PERMISSION = "SecurityAnalyzedMessage.ReadWrite.All"
+_MAIL_PERMISSION = "Mail.ReadWrite"
+MAIL_READ_PERMISSION = "Mail.Read"  # the reporter's own mailbox: recent emails, the original of a forward
+_MESSAGE_FIELDS = "id,subject,from,receivedDateTime,internetMessageId,isDraft"
+# Graph remediationAction members the bot sends (moveToQuarantine "isn't currently supported").
+REMEDIATION_ACTIONS = frozenset(
+    {"softDelete", "hardDelete", "moveToJunk", "moveToDeletedItems", "moveToInbox"}
+)
+# Outlook serves at most four concurrent requests per app and mailbox, $batch included (throttling limits).
+OUTLOOK_CONCURRENCY_PER_MAILBOX = 4
+PERMANENT_DELETE = "permanentDelete"  # the "destination" that means POST .../permanentDelete
 _MAX_TEXT = 300  # Graph and Entra error text is shown to people and logged: keep it short
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]+")
 _AADSTS = re.compile(r"\bAADSTS\d+\b")
@@ -93,6 +105,33 @@ class GraphError(Exception):
 
 class AuthError(GraphError):
     """No access token could be obtained; the message names the setting to check."""
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    """One request inside a ``$batch`` envelope; ``key`` names its answer, ``url`` is relative to the version."""
+
+    key: str
+    method: str
+    url: str
+    body: dict | None = None
+    headers: dict[str, str] | None = None
+    group: str | None = None  # e.g. the mailbox: see GraphClient.batch(per_group=...)
+    operation: str = ""  # for error messages
+    not_found: str | None = None  # the sentence for an inner 404, when a 404 means something specific
+
+
+@dataclass(frozen=True)
+class MailboxMessage:
+    """One message of a person's mailbox, as listed (no body)."""
+
+    id: str
+    subject: str
+    sender_name: str
+    sender_address: str
+    received_at: datetime | None
+    internet_message_id: str | None
+    is_draft: bool = False
 
 
 @dataclass(frozen=True)
@@ -192,8 +231,19 @@ class GraphClient:
 
     # ----------------------------------------------------------------------------------------- submissions
 
-    def submit_email(self, *, raw_mime: bytes, recipient: str, category: str) -> dict:
-        """Submit raw RFC 822 bytes as an emailContentThreatSubmission; returns the created submission."""
+    def submit_email(
+        self,
+        *,
+        raw_mime: bytes,
+        recipient: str,
+        category: str,
+        block_until: datetime | None = None,
+        block_note: str | None = None,
+    ) -> dict:
+        """Submit raw RFC 822 bytes as an emailContentThreatSubmission; returns the created submission.
+
+        With `block_until`, the submission also asks Microsoft to put what it finds bad in the message (sender,
+        URLs, files) on the Tenant Allow/Block List until then (`tenantAllowOrBlockListAction`, beta)."""
         if not raw_mime:
             raise ValueError("raw_mime is empty")
         if not recipient or not recipient.strip():
@@ -204,6 +254,12 @@ class GraphClient:
             "recipientEmailAddress": recipient.strip(),
             "fileContent": base64.b64encode(raw_mime).decode("ascii"),
         }
+        if block_until is not None:
+            body["tenantAllowOrBlockListAction"] = {
+                "action": "block",
+                "expirationDateTime": block_until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "note": (block_note or "")[: _MAX_TEXT * 3],
+            }
         return self._submit("email", body)
 
     def submit_url(self, *, url: str, category: str) -> dict:
@@ -248,32 +304,63 @@ class GraphClient:
         request itself fails after its retries, every id not yet read gets that error and no further batch
         is sent (Graph is unwell; the next check round will try again). AuthError is raised, not returned.
         """
-        wanted: dict[str, str] = {}
+        calls: dict[str, BatchCall] = {}
         for kind, submission_id in refs:
-            _collection(kind)
-            wanted.setdefault(submission_id, kind)
+            collection = _collection(kind)
+            calls.setdefault(
+                submission_id,
+                BatchCall(
+                    key=submission_id,
+                    method="GET",
+                    url=f"{_THREAT_SUBMISSION}/{collection}/{_segment(submission_id)}",
+                    headers={"Prefer": PREFER_UNKNOWN_ENUMS},
+                    operation=f"GET submission {submission_id} in $batch",
+                    not_found=f"Microsoft Graph has no submission {submission_id} (404)",
+                ),
+            )
+        return self.batch(list(calls.values()), version="beta", permission=_READ_PERMISSION)
+
+    # ------------------------------------------------------------------------------------------ JSON batching
+
+    def batch(
+        self,
+        calls: Sequence[BatchCall],
+        *,
+        version: str = "v1.0",
+        permission: str | None = None,
+        per_group: int | None = None,
+    ) -> dict[str, dict | GraphError]:
+        """Send many Graph requests in ``POST /{version}/$batch`` envelopes of at most 20, one envelope at a time.
+
+        Returns one entry per call key: the inner answer's JSON object (``{}`` for 204), or a GraphError for
+        that call. Inner 429/5xx answers are sent again (only those, after the longest inner Retry-After of
+        the round) until the retry policy's attempts are spent. A failing envelope (after `_send`'s retries)
+        gives its error to every call not yet answered and stops. AuthError is raised, not returned.
+        ``per_group`` caps how many calls of one ``group`` share an envelope: Outlook runs at most four
+        requests per mailbox at once, and envelopes are sent one after another, so that is also the most in
+        flight per mailbox.
+        """
         results: dict[str, dict | GraphError] = {}
-        pending = list(wanted.items())
+        pending = list({call.key: call for call in calls}.values())
         attempt = 0
         while pending:
             attempt += 1
-            again: list[tuple[str, str]] = []
+            again: list[BatchCall] = []
             retry_afters: list[float] = []
-            for start in range(0, len(pending), BATCH_LIMIT):
-                chunk = pending[start : start + BATCH_LIMIT]
+            for chunk in _batch_chunks(pending, per_group):
                 try:
-                    answers = self._batch_get(chunk)
+                    answers = self._batch_round(chunk, version, permission)
                 except AuthError:
                     raise
                 except GraphError as failure:
-                    for submission_id in wanted:
-                        results.setdefault(submission_id, failure)
+                    for call in pending:
+                        results.setdefault(call.key, failure)
                     return results
-                for submission_id, kind in chunk:
-                    outcome = answers[submission_id]
+                for call in chunk:
+                    outcome = answers[call.key]
                     if isinstance(outcome, GraphError) and outcome.retryable:
                         if attempt < self._retry.max_attempts:
-                            again.append((submission_id, kind))
+                            again.append(call)
                             if outcome.retry_after is not None:
                                 retry_afters.append(outcome.retry_after)
                             continue
@@ -285,31 +372,33 @@ class GraphClient:
                             retry_after=outcome.retry_after,
                             operation=outcome.operation,
                         )
-                    results[submission_id] = outcome
+                    results[call.key] = outcome
             if again:
                 pause = self._retry.delay(attempt, max(retry_afters) if retry_afters else None)
-                logger.debug("graph $batch: %d throttled reads again in %.2fs", len(again), pause)
+                logger.debug("graph $batch: %d throttled requests again in %.2fs", len(again), pause)
                 self._sleep(pause)
             pending = again
         return results
 
-    def _batch_get(self, chunk: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
-        by_request_id: dict[str, str] = {}
+    def _batch_round(
+        self, chunk: Sequence[BatchCall], version: str, permission: str | None
+    ) -> dict[str, dict | GraphError]:
+        by_request_id: dict[str, BatchCall] = {}
         requests = []
-        for index, (submission_id, kind) in enumerate(chunk, start=1):
+        for index, call in enumerate(chunk, start=1):
             request_id = str(index)
-            by_request_id[request_id] = submission_id
-            requests.append(
-                {
-                    "id": request_id,
-                    "method": "GET",
-                    "url": f"{_THREAT_SUBMISSION}/{_collection(kind)}/{_segment(submission_id)}",
-                    "headers": {"Prefer": PREFER_UNKNOWN_ENUMS},
-                }
-            )
-        label = "POST /beta/$batch"
+            by_request_id[request_id] = call
+            request: dict[str, Any] = {"id": request_id, "method": call.method, "url": call.url}
+            headers = dict(call.headers or {})
+            if call.body is not None:
+                headers.setdefault("Content-Type", "application/json")
+                request["body"] = call.body
+            if headers:
+                request["headers"] = headers
+            requests.append(request)
+        label = f"POST /{version}/$batch"
         envelope = self._send(
-            "POST", "/beta/$batch", json={"requests": requests}, label=label, permission=_READ_PERMISSION
+            "POST", f"/{version}/$batch", json={"requests": requests}, label=label, permission=permission
         )
         responses = envelope.get("responses")
         if not isinstance(responses, list):
@@ -322,18 +411,232 @@ class GraphClient:
         for inner in responses:
             if not isinstance(inner, dict) or str(inner.get("id")) not in by_request_id:
                 continue
-            submission_id = by_request_id[str(inner.get("id"))]
-            answers[submission_id] = _inner_outcome(inner, submission_id)
-        for submission_id in by_request_id.values():
+            call = by_request_id[str(inner.get("id"))]
+            answers[call.key] = _inner_outcome(inner, call, permission)
+        for call in by_request_id.values():
             answers.setdefault(
-                submission_id,
+                call.key,
                 GraphError(
-                    f"Microsoft Graph's $batch answer had no response for submission {submission_id}",
+                    f"Microsoft Graph's $batch answer had no response for {call.operation or call.key}",
                     retryable=True,
                     operation=label,
                 ),
             )
         return answers
+
+    # ------------------------------------------------------------------------------------- advanced hunting
+
+    def run_hunting_query(self, query: str, *, timespan: str | None = None) -> list[dict]:
+        """Run a KQL query (built by bot.hunting, every value escaped there) and return its result rows."""
+        if not query or not query.strip():
+            raise ValueError("query is empty")
+        body: dict[str, Any] = {"Query": query}
+        if timespan:
+            body["Timespan"] = timespan
+        path = "/v1.0/security/runHuntingQuery"
+        answer = self._send("POST", path, json=body, label=f"POST {path}", permission=_HUNTING_PERMISSION)
+        rows = answer.get("results")
+        if not isinstance(rows, list):
+            raise GraphError(
+                f"Microsoft Graph answered POST {path} without a 'results' list",
+                code="malformedResponse",
+                retryable=True,
+                operation=f"POST {path}",
+            )
+        return [row for row in rows if isinstance(row, dict)]
+
+    # ---------------------------------------------------------------------------------- Defender remediation
+
+    def remediate(
+        self,
+        *,
+        action: str,
+        pairs: Sequence[tuple[str, str]],
+        display_name: str,
+        description: str,
+        severity: str = "high",
+    ) -> str | None:
+        """Ask Defender to act on (NetworkMessageId, recipient) pairs; returns the Action center link
+        (``Location``) Microsoft answers the 202 with, if any. The caller splits to Microsoft's limits."""
+        if action not in REMEDIATION_ACTIONS:
+            raise ValueError(f"action must be one of {sorted(REMEDIATION_ACTIONS)}, not {action!r}")
+        if not pairs:
+            raise ValueError("no messages to remediate")
+        body = {
+            "displayName": display_name[:_MAX_TEXT],
+            "description": description[:_MAX_TEXT],
+            "severity": severity,
+            "action": action,
+            "remediateSendersCopy": False,
+            "analyzedEmails": [
+                {"networkMessageId": network_message_id, "recipientEmailAddress": recipient}
+                for network_message_id, recipient in pairs
+            ],
+        }
+        path = "/v1.0/security/collaboration/analyzedEmails/remediate"
+        headers: dict[str, str] = {}
+        self._send(
+            "POST",
+            path,
+            json=body,
+            label=f"POST {path}",
+            permission=_REMEDIATE_PERMISSION,
+            response_headers=headers,
+        )
+        return headers.get("location")
+
+    # ------------------------------------------------------------------------------------------ mailbox API
+
+    def find_mailbox_messages(
+        self, wanted: Sequence[tuple[str, str, str]]
+    ) -> dict[str, list[dict] | GraphError]:
+        """For each (key, mailbox, Internet-Message-ID): the messages with that id in the mailbox (whole mailbox,
+        Deleted Items included), in ``$batch`` envelopes with at most four requests per mailbox."""
+        calls = []
+        for key, mailbox, internet_message_id in wanted:
+            query = f"$filter={quote('internetMessageId eq ' + odata_string(internet_message_id), safe='')}"
+            query += "&$select=id,internetMessageId,parentFolderId"
+            calls.append(
+                BatchCall(
+                    key=key,
+                    method="GET",
+                    url=f"/users/{_mailbox(mailbox)}/messages?{query}",
+                    group=mailbox.lower(),
+                    operation=f"GET messages of {_short(mailbox)} in $batch",
+                )
+            )
+        answers = self.batch(calls, permission=_MAIL_PERMISSION, per_group=OUTLOOK_CONCURRENCY_PER_MAILBOX)
+        found: dict[str, list[dict] | GraphError] = {}
+        for key, answer in answers.items():
+            if isinstance(answer, GraphError):
+                found[key] = answer
+            else:
+                found[key] = [m for m in answer.get("value") or [] if isinstance(m, dict) and m.get("id")]
+        return found
+
+    def act_on_mailbox_messages(
+        self, actions: Sequence[tuple[str, str, str, str]]
+    ) -> dict[str, dict | GraphError]:
+        """For each (key, mailbox, message id, destination): move the message to a well-known folder
+        (``deleteditems``, ``junkemail``, ``recoverableitemsdeletions``, ``inbox``), or permanently delete it
+        when the destination is ``PERMANENT_DELETE``. A move answers the moved message (with its new id)."""
+        calls = []
+        for key, mailbox, message_id, destination in actions:
+            base = f"/users/{_mailbox(mailbox)}/messages/{_segment(message_id)}"
+            if destination == PERMANENT_DELETE:
+                calls.append(
+                    BatchCall(
+                        key=key,
+                        method="POST",
+                        url=f"{base}/permanentDelete",
+                        group=mailbox.lower(),
+                        operation=f"POST permanentDelete in {_short(mailbox)} in $batch",
+                    )
+                )
+            else:
+                calls.append(
+                    BatchCall(
+                        key=key,
+                        method="POST",
+                        url=f"{base}/move",
+                        body={"destinationId": destination},
+                        group=mailbox.lower(),
+                        operation=f"POST move to {destination} in {_short(mailbox)} in $batch",
+                    )
+                )
+        return self.batch(calls, permission=_MAIL_PERMISSION, per_group=OUTLOOK_CONCURRENCY_PER_MAILBOX)
+
+    # ------------------------------------------------------------------------------ the reporter's mailbox
+
+    def recent_messages(self, mailbox: str, *, count: int = 15) -> list[MailboxMessage]:
+        """The newest messages the person received (drafts and what they sent themselves left out)."""
+        path = f"/v1.0/users/{_mailbox(mailbox)}/messages"
+        answer = self._send(
+            "GET",
+            path,
+            params={
+                "$top": str(min(max(count, 1) * 2, 50)),
+                "$orderby": "receivedDateTime desc",
+                "$select": _MESSAGE_FIELDS,
+            },
+            label="GET /v1.0/users/{id}/messages",
+            permission=MAIL_READ_PERMISSION,
+        )
+        own = mailbox.strip().lower()
+        found = [
+            message
+            for message in _mailbox_messages(answer)
+            if not message.is_draft and message.sender_address.lower() != own
+        ]
+        return found[:count]
+
+    def search_messages(
+        self,
+        mailbox: str,
+        *,
+        received_after: datetime,
+        received_before: datetime,
+        subject: str | None = None,
+        sender: str | None = None,
+        count: int = 10,
+    ) -> list[MailboxMessage]:
+        """Messages in the mailbox received in the interval, with exactly this subject and/or sender."""
+        clauses = [
+            f"receivedDateTime ge {_odata_datetime(received_after)}",
+            f"receivedDateTime le {_odata_datetime(received_before)}",
+        ]
+        if subject:
+            clauses.append(f"subject eq {odata_string(subject)}")
+        if sender:
+            clauses.append(f"from/emailAddress/address eq {odata_string(sender)}")
+        path = f"/v1.0/users/{_mailbox(mailbox)}/messages"
+        answer = self._send(
+            "GET",
+            path,
+            params={
+                "$filter": " and ".join(clauses),
+                "$top": str(min(max(count, 1), 50)),
+                "$select": _MESSAGE_FIELDS,
+            },
+            label="GET /v1.0/users/{id}/messages",
+            permission=MAIL_READ_PERMISSION,
+        )
+        return _mailbox_messages(answer)
+
+    def message_mime(self, mailbox: str, message_id: str, *, max_bytes: int) -> bytes:
+        """The message as Exchange holds it, in MIME (``$value``): what a threat submission takes."""
+        path = f"/v1.0/users/{_mailbox(mailbox)}/messages/{_segment(message_id)}/$value"
+        received: list[bytes] = []
+        self._send(
+            "GET",
+            path,
+            headers={"Accept": "*/*"},
+            label="GET /v1.0/users/{id}/messages/{id}/$value",
+            permission=MAIL_READ_PERMISSION,
+            raw_content=received,
+        )
+        content = received[0] if received else b""
+        if len(content) > max_bytes:
+            raise GraphError(
+                f"the message in the mailbox is larger than {max_bytes // (1024 * 1024)} MB",
+                code="messageTooLarge",
+                operation="GET message $value",
+            )
+        return content
+
+    # ------------------------------------------------------------------------------ diagnostics (doctor)
+
+    def granted_roles(self) -> frozenset[str]:
+        """The application permissions admin consent granted: the `roles` claim of the current access token.
+
+        Read without checking the token's signature — a diagnostic; Graph checks the token on every call. Raises
+        AuthError when no token can be obtained. The token itself never leaves this client."""
+        return frozenset(_token_roles(self._access_token()))
+
+    def probe(self) -> None:
+        """One small Graph read (a page of one email submission); raises GraphError when it fails."""
+        path = f"/beta{_THREAT_SUBMISSION}/emailThreats"
+        self._send("GET", path, params={"$top": "1"}, label=f"GET {path}", permission=_READ_PERMISSION)
 
     # -------------------------------------------------------------------------------------------- plumbing
 
@@ -368,8 +671,16 @@ class GraphClient:
         *,
         label: str,
         permission: str | None = None,
+        response_headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        raw_content: list[bytes] | None = None,
     ) -> dict:
-        """One Graph request under the retry policy; returns the JSON object of the 2xx answer."""
+        """One Graph request under the retry policy; returns the JSON object of the 2xx answer.
+
+        ``response_headers``, when given, receives the 2xx answer's headers (lower-case names): a 202's
+        ``Location`` is the only thing some Graph actions answer with. ``params`` is the query string (kept
+        out of error messages and logs: OData filters carry reporters' addresses and attackers' subjects).
+        ``raw_content``, when given, receives the 2xx answer's bytes instead (``$value``), and {} is returned."""
         url = self._graph_url + path
         operation = f"{method} {path}"
         content = None
@@ -389,6 +700,7 @@ class GraphClient:
                 response = self._http.request(
                     method,
                     url,
+                    params=params,
                     content=content,
                     headers={**request_headers, "Authorization": f"Bearer {token}"},
                 )
@@ -408,6 +720,11 @@ class GraphClient:
             self._report(label, status, time.monotonic() - started)
             logger.debug("graph %s -> %d", operation, status)
             if 200 <= status < 300:
+                if response_headers is not None:
+                    response_headers.update({k.lower(): v for k, v in response.headers.items()})
+                if raw_content is not None:
+                    raw_content.append(response.content)
+                    return {}
                 return _json_object(response, operation)
             if status == 401 and not token_renewed:
                 # Graph rejected a token MSAL still thought valid (revoked, clock skew, emulator reset): fetch
@@ -663,6 +980,19 @@ class _IdentityHttp:
 # ---------------------------------------------------------------------------------------------------- helpers
 
 
+def _token_roles(token: str) -> list[str]:
+    """The `roles` claim of a JWT access token, or [] when the token is not a readable JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return []
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    roles = payload.get("roles") if isinstance(payload, dict) else None
+    return [str(r) for r in roles if isinstance(r, str)] if isinstance(roles, list) else []
+
+
 def _requests_style_form(fields: Any) -> Any:
     """Form fields as requests would encode them, which is what MSAL is written against.
 
@@ -823,13 +1153,13 @@ def _permanent_error(
     return GraphError(text, status=status, code=code, retryable=False, operation=operation)
 
 
-def _inner_outcome(inner: dict, submission_id: str) -> dict | GraphError:
-    operation = f"GET submission {submission_id} in $batch"
+def _inner_outcome(inner: dict, call: BatchCall, permission: str | None) -> dict | GraphError:
+    operation = call.operation or f"{call.method} {call.url.split('?', 1)[0]} in $batch"
     try:
         status = int(inner.get("status"))
     except (TypeError, ValueError):
         return GraphError(
-            f"Microsoft Graph's $batch answer for {submission_id} has no status",
+            f"Microsoft Graph's $batch answer for {operation} has no status",
             retryable=True,
             operation=operation,
         )
@@ -837,6 +1167,8 @@ def _inner_outcome(inner: dict, submission_id: str) -> dict | GraphError:
     if 200 <= status < 300:
         if isinstance(body, dict):
             return body
+        if body is None or body == "":
+            return {}  # 202/204: nothing to say but success
         return GraphError(
             f"Microsoft Graph answered {operation} with {status} but the body is not a JSON object",
             status=status,
@@ -852,15 +1184,87 @@ def _inner_outcome(inner: dict, submission_id: str) -> dict | GraphError:
     retryable = status in RETRYABLE_STATUSES
     if retryable:
         text = f"Microsoft Graph kept answering {status} for {operation}" + _detail(code, message)
-    elif status == 404:
-        text = f"Microsoft Graph has no submission {submission_id} (404)" + _detail(code, message)
+    elif status == 404 and call.not_found:
+        text = call.not_found + _detail(code, message)
     else:
         text = f"Microsoft Graph refused {operation}: {status}" + _detail(code, message)
-        if status == 403:
-            text += f"; the app registration needs the application permission {_READ_PERMISSION}"
+        if status == 403 and permission:
+            text += f"; the app registration needs the application permission {permission}"
     return GraphError(
         text, status=status, code=code, retryable=retryable, retry_after=retry_after, operation=operation
     )
+
+
+def _batch_chunks(calls: Sequence[BatchCall], per_group: int | None) -> list[list[BatchCall]]:
+    """Envelopes of at most 20 calls, with at most `per_group` calls of one group in each, in call order."""
+    chunks: list[list[BatchCall]] = []
+    remaining = list(calls)
+    while remaining:
+        chunk: list[BatchCall] = []
+        counts: dict[str, int] = {}
+        deferred: list[BatchCall] = []
+        for call in remaining:
+            group_count = counts.get(call.group, 0) if call.group is not None else 0
+            if len(chunk) < BATCH_LIMIT and (
+                per_group is None or call.group is None or group_count < per_group
+            ):
+                chunk.append(call)
+                if call.group is not None:
+                    counts[call.group] = group_count + 1
+            else:
+                deferred.append(call)
+        chunks.append(chunk)
+        remaining = deferred
+    return chunks
+
+
+def odata_string(value: str) -> str:
+    """An OData string literal: in single quotes, each quote inside doubled. The one place any value (an
+    attacker's subject, an Internet-Message-ID) enters a $filter; the query string is URL-encoded by httpx."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _odata_datetime(moment: datetime) -> str:
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mailbox_messages(answer: dict) -> list[MailboxMessage]:
+    messages = []
+    for item in answer.get("value") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            continue
+        sender = (
+            ((item.get("from") or {}).get("emailAddress") or {}) if isinstance(item.get("from"), dict) else {}
+        )
+        received = None
+        if isinstance(item.get("receivedDateTime"), str):
+            try:
+                received = datetime.fromisoformat(item["receivedDateTime"].replace("Z", "+00:00"))
+            except ValueError:
+                received = None
+        messages.append(
+            MailboxMessage(
+                id=item["id"],
+                subject=str(item.get("subject") or ""),
+                sender_name=str(sender.get("name") or "") if isinstance(sender, dict) else "",
+                sender_address=str(sender.get("address") or "") if isinstance(sender, dict) else "",
+                received_at=received,
+                internet_message_id=item.get("internetMessageId")
+                if isinstance(item.get("internetMessageId"), str)
+                else None,
+                is_draft=item.get("isDraft") is True,
+            )
+        )
+    return messages
+
+
+def _mailbox(address: str) -> str:
+    if not address or not address.strip():
+        raise ValueError("mailbox address is empty")
+    # Recipient addresses come from Microsoft's own data, but are encoded all the same: an address must never
+    # turn into another Graph path.
+    return quote(address.strip(), safe="@")
 
 
 def _describe_transport_error(exc: Exception, timeout: float) -> str:

@@ -66,6 +66,9 @@ class CaseRow(Base):
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     card_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Microsoft's id of the reported message in this tenant (EmailEvents.NetworkMessageId), learnt by hunting;
+    # the card names it so a responder can find the message in Threat Explorer.
+    network_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     reporters: Mapped[list[ReporterRow]] = relationship(back_populates="case", order_by="ReporterRow.id")
     submissions: Mapped[list[SubmissionRow]] = relationship(
@@ -191,3 +194,96 @@ class SeenEventRow(Base):
 
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RemediationRow(Base):
+    """A purge or a restore of a case's copies. While it runs, `active_case_id` holds the case id: the unique
+    constraint on it is what makes "one remediation per case at a time" true across threads and replicas."""
+
+    __tablename__ = "remediations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    active_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))  # purge | restore
+    scope: Mapped[str] = mapped_column(String(16))  # message | campaign
+    action: Mapped[str] = mapped_column(String(32))  # Graph remediationAction
+    method: Mapped[str] = mapped_column(String(16))  # defender | mailbox
+    state: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    restores_id: Mapped[int | None] = mapped_column(ForeignKey("remediations.id"), nullable=True)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    done_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    missing_count: Mapped[int] = mapped_column(Integer, default=0)
+    action_center_urls: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    give_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("active_case_id", name="uq_remediations_active_case"),
+        Index("ix_remediations_case", "case_id"),
+        Index("ix_remediations_state_next_check", "state", "next_check_at"),
+    )
+
+
+class RemediationItemRow(Base):
+    """One copy: a (NetworkMessageId, recipient) pair, which is exactly what Defender's remediate takes."""
+
+    __tablename__ = "remediation_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    remediation_id: Mapped[int] = mapped_column(ForeignKey("remediations.id", ondelete="CASCADE"))
+    network_message_id: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(String(320))
+    internet_message_id: Mapped[str] = mapped_column(Text, default="")
+    location: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    mailbox_message_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (
+        UniqueConstraint(
+            "remediation_id", "network_message_id", "recipient", name="uq_remediation_items_pair"
+        ),
+        Index("ix_remediation_items_remediation_state", "remediation_id", "state"),
+    )
+
+
+class BlockRequestRow(Base):
+    """A Block: an email submission carrying tenantAllowOrBlockListAction, sent when Microsoft's throttle allows
+    (`not_before`), then read on the verdict schedule for the entries Microsoft created or skipped.
+    `auto_case_id` is set for automatic blocks only: unique, so a case is blocked automatically once."""
+
+    __tablename__ = "block_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    auto_case_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_by: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    expires_days: Mapped[int] = mapped_column(Integer)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    microsoft_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    checks_done: Mapped[int] = mapped_column(Integer, default=0)
+    results: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("auto_case_id", name="uq_block_requests_auto_case"),
+        Index("ix_block_requests_case", "case_id"),
+        Index("ix_block_requests_state_not_before", "state", "not_before"),
+        Index("ix_block_requests_state_next_check", "state", "next_check_at"),
+    )

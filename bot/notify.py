@@ -8,13 +8,15 @@ metadata) before posting again, so a restart never makes a second card.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import cards
+from bot import cards, messages
 from bot.domain import CaseStatus, CaseView
+from bot.logs import in_case
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,17 +26,27 @@ TOLD_STATUSES = frozenset({CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.DI
 
 
 class SlackNotifier:
-    def __init__(self, client: WebClient, store: Store, soc_channel: str) -> None:
+    def __init__(
+        self,
+        client: WebClient,
+        store: Store,
+        soc_channel: str,
+        language_of: Callable[[str], str] | None = None,
+    ) -> None:
         self._client = client
         self._store = store
         self._soc_channel = soc_channel
+        # A reporter's language (bot.directory.SlackDirectory.language_of); English when not given.
+        self._language_of = language_of or (lambda _user_id: messages.ENGLISH)
 
     # --- the card ---------------------------------------------------------------------------------------------
 
+    @in_case
     def sync_card(self, case_id: int) -> None:
         """Bring the case's card up to date if anything changed since it was last drawn."""
         if not self._store.take_card_dirty(case_id):
             return
+        drawn_as_of = self._store.case_updated_at(case_id)
         try:
             location = self._store.card_location(case_id)
             if location is None:
@@ -43,8 +55,18 @@ class SlackNotifier:
                 view = self._store.case_view(case_id)
                 text, blocks = cards.case_card(view)
                 self._client.chat_update(channel=location[0], ts=location[1], text=text, blocks=blocks)
+            if self._store.case_updated_at(case_id) != drawn_as_of:
+                # The case changed while this was drawn: an edit from another thread or replica may have
+                # landed before this older one. Draw once more so the newest state is the last word.
+                self._store.mark_card_dirty(case_id)
         except SlackApiError as exc:
-            log.warning("case %s: card not updated (%s); will retry", case_id, exc.response.get("error"))
+            error = exc.response.get("error")
+            if error == "message_not_found":
+                # Someone deleted the card: the case is still open, so it gets a new one.
+                log.warning("case %s: its card was deleted in Slack; posting a new one", case_id)
+                self._store.forget_card(case_id)
+            else:
+                log.warning("case %s: card not updated (%s); will retry", case_id, error)
             self._store.mark_card_dirty(case_id)
         except Exception:
             self._store.mark_card_dirty(case_id)
@@ -96,15 +118,16 @@ class SlackNotifier:
 
     # --- people -----------------------------------------------------------------------------------------------
 
+    @in_case
     def tell_outcome(self, case_id: int) -> None:
         """Tell every reporter of a finished case the outcome, once each."""
         view = self._store.case_view(case_id)
         if view.status not in TOLD_STATUSES:
             return
-        text, blocks = cards.reporter_outcome(view)
         for reporter in self._store.reporters_to_tell(case_id):
             if not self._store.claim_reporter_outcome(reporter.reporter_row_id):
                 continue
+            text, blocks = cards.reporter_outcome(view, self._language_of(reporter.user_id))
             try:
                 self.direct_message(reporter.user_id, text, blocks)
             except SlackApiError as exc:
@@ -128,6 +151,17 @@ class SlackNotifier:
                     "ephemeral in %s failed (%s); sending a DM instead", channel_id, exc.response.get("error")
                 )
         self.direct_message(user_id, text, blocks)
+
+    def channel_notice(self, channel_id: str, text: str, *, thread_ts: str | None = None) -> None:
+        """A short message everyone in a channel sees (e.g. an intake channel: a forward phishbot could not
+        match to a person), in the thread of what it is about."""
+        safe_text, blocks = cards.notice(text)
+        try:
+            self._client.chat_postMessage(
+                channel=channel_id, text=safe_text, blocks=blocks, thread_ts=thread_ts, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            log.warning("notice in %s not posted (%s)", channel_id, exc.response.get("error"))
 
     def case_view(self, case_id: int) -> CaseView:
         return self._store.case_view(case_id)

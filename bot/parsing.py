@@ -14,7 +14,7 @@ import hashlib
 import html
 import io
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.feedparser import BytesFeedParser
 from email.generator import BytesGenerator
 from email.message import Message
@@ -23,8 +23,9 @@ from email.utils import decode_params, getaddresses, parseaddr, parsedate_to_dat
 from html.parser import HTMLParser
 
 from bot.domain import Address, Attachment, AuthResult, ReportedMessage
+from bot.outlook_msg import MsgError, is_outlook_msg, msg_to_mime
 
-__all__ = ["ParseError", "looks_like_email", "original_message_bytes", "parse_message"]
+__all__ = ["ParseError", "looks_like_email", "original_message_bytes", "parse_message", "read_report"]
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 3
@@ -60,6 +61,8 @@ _MAX_PARSE_WORK = 3_000_000
 _MAX_HEADER_BLOCK_FALLBACK = 256 * 1024
 
 _INNER_MESSAGE_TYPES = frozenset({"message/rfc822", "message/global"})
+_PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
+_MAX_HEADERS = 2_000  # header fields read from one message; real mail has tens to a few hundred
 _BODY_URL_ATTRIBUTES = frozenset(
     {"href", "src", "action", "formaction", "background", "poster", "data", "cite", "longdesc", "xlink:href"}
 )
@@ -160,10 +163,18 @@ _CHARSET_FOR_FLAG = re.compile(r"[^A-Za-z0-9._:+-]")
 
 
 class ParseError(Exception):
-    """The bytes are not an email at all (empty, binary garbage, over the size bound).
+    """The bytes are not an email at all (empty, binary garbage, over the size bound, a damaged .msg).
 
-    The message is plain English, safe to show a person; it never quotes the input.
+    The message is plain English, safe to show a person; it never quotes the input. `reason` names the case
+    for a translated message (bot.messages): "empty", "too_large", "not_email" or "msg_unreadable"; `size`
+    and `limit` are the byte counts of a "too_large".
     """
+
+    def __init__(self, message: str, *, reason: str = "not_email", size: int = 0, limit: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.size = size
+        self.limit = limit
 
 
 # --- public API -----------------------------------------------------------------------------------------
@@ -198,20 +209,41 @@ def looks_like_email(raw: bytes) -> bool:
 def parse_message(
     raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> ReportedMessage:
-    """Read a reported email. Raises ParseError only when the bytes are not an email at all."""
-    data = _accept(raw, max_bytes)
-    message, _ = _Reader(max_depth).read(data, depth=0)
-    return message
+    """Read a reported email (.eml bytes, or an Outlook .msg file). Raises ParseError only when the bytes are
+    not an email at all. `size` and `sha256` are those of `raw` as given."""
+    return _read_report(raw, max_bytes, max_depth)[0]
 
 
 def original_message_bytes(
     raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> bytes:
-    """The bytes of `parse_message(raw).original`: the wrapped phish when the report forwards one as an
-    attachment (what Microsoft should be sent), else `raw` itself. Same bounds and errors as parse_message."""
+    """The RFC 822 bytes of `parse_message(raw).original`: the wrapped phish when the report forwards one as
+    an attachment (what Microsoft should be sent), else `raw` itself (a .msg converted to MIME). Same bounds
+    and errors as parse_message."""
+    return _read_report(raw, max_bytes, max_depth)[1]
+
+
+def read_report(
+    raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH
+) -> tuple[ReportedMessage, bytes]:
+    """`parse_message` and `original_message_bytes` in one pass."""
+    return _read_report(raw, max_bytes, max_depth)
+
+
+def _read_report(raw: bytes, max_bytes: int, max_depth: int) -> tuple[ReportedMessage, bytes]:
     data = _accept(raw, max_bytes)
-    _, original = _Reader(max_depth).read(data, depth=0)
-    return original
+    if not is_outlook_msg(data):
+        return _Reader(max_depth).read(data, depth=0)
+    try:
+        mime, conversion_flags = msg_to_mime(data, max_depth=max_depth)
+    except MsgError as exc:
+        raise ParseError(str(exc), reason="msg_unreadable") from None
+    message, original = _Reader(max_depth).read(mime, depth=0)
+    flags = ("converted from an Outlook .msg file", *conversion_flags, *message.flags)[:_MAX_FLAGS]
+    return (
+        replace(message, flags=flags, size=len(data), sha256=hashlib.sha256(data).hexdigest()),
+        original,
+    )
 
 
 def _accept(raw: bytes, max_bytes: int) -> bytes:
@@ -220,16 +252,17 @@ def _accept(raw: bytes, max_bytes: int) -> bytes:
     if not isinstance(raw, bytes):
         raise TypeError(f"parse_message takes bytes, not {type(raw).__name__}")
     if not raw or raw.isspace():
-        raise ParseError("The report is empty: there is no email in it.")
+        raise ParseError("The report is empty: there is no email in it.", reason="empty")
     if len(raw) > max_bytes:
         raise ParseError(
-            f"The email is {_size_words(len(raw))}; the largest accepted is {_size_words(max_bytes)}."
+            f"The email is {_size_words(len(raw))}; the largest accepted is {_size_words(max_bytes)}.",
+            reason="too_large",
+            size=len(raw),
+            limit=max_bytes,
         )
+    if is_outlook_msg(raw):
+        return raw
     if not looks_like_email(raw):
-        if raw.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-            raise ParseError(
-                "This is an Outlook .msg file, not an RFC 822 email (.eml); it can't be read here yet."
-            )
         raise ParseError(
             "This doesn't look like an email: it doesn't start with mail header lines (From:, Subject:, ...)."
         )
@@ -686,7 +719,11 @@ class _Reader:
 
     def _header_fields(self, message: Message, flags: _Flags) -> dict:
         headers: dict[str, list[str]] = {}
-        for name, value in message.items():
+        items = message.items()
+        if len(items) > _MAX_HEADERS:
+            flags.add(f"more than {_MAX_HEADERS:,} header fields: the rest were not read")
+            items = items[:_MAX_HEADERS]
+        for name, value in items:
             key = str(name).strip().lower()
             if key in _WANTED_HEADERS:
                 headers.setdefault(key, []).append(value if isinstance(value, str) else str(value))
@@ -890,7 +927,8 @@ class _Reader:
 
     def _authentication(self, values: list[str], flags: _Flags) -> tuple[AuthResult, ...]:
         results: list[AuthResult] = []
-        for value in values[:_MAX_AUTH_HEADERS]:
+        receiver_id = ""
+        for index, value in enumerate(values[:_MAX_AUTH_HEADERS]):
             text = self._raw_text(value, "Authentication-Results", flags)
             if len(text) > _MAX_AUTH_HEADER_CHARS:
                 flags.add(
@@ -898,9 +936,17 @@ class _Reader:
                 )
                 text = text[:_MAX_AUTH_HEADER_CHARS]
             try:
-                results.extend(_parse_authentication_results(text))
+                authserv_id, parsed = _parse_authentication_results(text)
             except Exception:  # noqa: BLE001 - one unreadable header is a flag, the others still count
                 flags.add("Authentication-Results: a header could not be read")
+                continue
+            if index == 0:
+                # Headers are prepended on the way in: the topmost is the receiving organisation's.
+                receiver_id = authserv_id
+            results.extend(
+                replace(result, trusted=index == 0 or bool(receiver_id and result.authserv_id == receiver_id))
+                for result in parsed
+            )
             if len(results) >= _MAX_AUTH_RESULTS:
                 flags.add(
                     f"Authentication-Results: more than {_MAX_AUTH_RESULTS} results, the rest were not kept"
@@ -966,6 +1012,13 @@ class _Reader:
             return
         if maintype == "message" and part.is_multipart():
             return  # delivery-status, disposition-notification, partial: status text, not a message to read
+        if content_type in _PKCS7_TYPES:
+            self._smime(part, level, stack, found)
+            return
+        if content_type == "multipart/signed":
+            found.flags.add("digitally signed (S/MIME or PGP); the signature was not checked")
+        elif content_type == "multipart/encrypted":
+            found.flags.add("encrypted (PGP/MIME): the content cannot be read")
         if part.is_multipart():
             if level >= _MAX_MULTIPART_NESTING:
                 found.flags.add(f"MIME parts nested more than {_MAX_MULTIPART_NESTING} deep were not read")
@@ -1073,8 +1126,52 @@ class _Reader:
         lowered = filename.lower()
         if lowered.endswith(".eml") and looks_like_email(data):
             self._offer_inner(data, found, depth)
-        elif lowered.endswith(".msg") or found.attachments[-1].sniffed_type == "application/vnd.ms-outlook":
-            found.flags.add("an attached Outlook .msg was listed but not read as the original")
+        elif is_outlook_msg(data) and (
+            lowered.endswith(".msg") or found.attachments[-1].sniffed_type == "application/vnd.ms-outlook"
+        ):
+            self._offer_outlook_msg(data, found, depth)
+
+    def _offer_outlook_msg(self, data: bytes, found: _Found, depth: int) -> None:
+        if found.inner_data is not None or depth >= self._max_depth:
+            self._offer_inner(data, found, depth)  # counted or flagged there, never converted
+            return
+        try:
+            mime, conversion_flags = msg_to_mime(data, max_depth=max(self._max_depth - depth - 1, 0))
+        except MsgError as exc:
+            found.flags.add(f"an attached Outlook .msg could not be read: {exc}")
+            return
+        found.flags.add("the attached original is an Outlook .msg file, converted to MIME")
+        for flag in conversion_flags:
+            found.flags.add(flag)
+        self._offer_inner(mime, found, depth)
+
+    def _smime(self, part: Message, level: int, stack: list[tuple[Message, int]], found: _Found) -> None:
+        """S/MIME `application/pkcs7-mime`: opaque-signed content is read as the body; encrypted content
+        cannot be, and says so. The signature is never checked (no trust store could make it mean much)."""
+        data = self._payload_bytes(part)
+        declared = str(part.get_param("smime-type", "") or "").strip().lower()
+        try:
+            kind, content = _pkcs7_content(data)
+        except (ValueError, IndexError):
+            kind, content = "unreadable", None
+        if kind == "signed" and content is not None:
+            if level >= _MAX_MULTIPART_NESTING:
+                found.flags.add(f"MIME parts nested more than {_MAX_MULTIPART_NESTING} deep were not read")
+                return
+            found.flags.add("signed with S/MIME; the signed content was read (the signature was not checked)")
+            stack.append((self._parse(content, found.flags), level + 1))
+            return
+        name = self._filename(part.get_filename(), found.flags) or "smime.p7m"
+        self._record_attachment(found, name, part.get_content_type(), data)
+        if kind in ("enveloped", "authenticated-enveloped") or declared in (
+            "enveloped-data",
+            "authenveloped-data",
+        ):
+            found.flags.add("encrypted with S/MIME: the content cannot be read")
+        elif kind == "compressed" or declared == "compressed-data":
+            found.flags.add("S/MIME compressed content was not read")
+        else:
+            found.flags.add("an S/MIME part could not be read")
 
     def _attached_message(self, part: Message, found: _Found, depth: int, linesep: str) -> None:
         payload = part.get_payload()
@@ -1123,10 +1220,11 @@ def _camel_to_words(name: str) -> str:
 # --- Authentication-Results (RFC 8601, and Microsoft's variant without an authserv-id) -------------------
 
 
-def _parse_authentication_results(text: str) -> list[AuthResult]:
+def _parse_authentication_results(text: str) -> tuple[str, list[AuthResult]]:
+    """(authserv-id, the method results) of one header; the id is "" in Microsoft's form."""
     segments = _authentication_segments(text)
     if not segments:
-        return []
+        return "", []
     authserv_id = ""
     first = segments[0]
     if _is_method_result(first):
@@ -1140,7 +1238,7 @@ def _parse_authentication_results(text: str) -> list[AuthResult]:
         result = _method_result(segment, authserv_id)
         if result is not None:
             results.append(result)
-    return results
+    return _clean(authserv_id), results
 
 
 def _authentication_segments(text: str) -> list[list[tuple[str, str]]]:
@@ -1230,3 +1328,133 @@ def _method_result(segment: list[tuple[str, str]], authserv_id: str) -> AuthResu
         reason=_clean(explanation)[:_MAX_AUTH_TEXT_CHARS],
         authserv_id=_clean(authserv_id),
     )
+
+
+# --- S/MIME (CMS, RFC 5652): what kind of content a PKCS #7 blob holds, and the content of a signed one -------
+
+_OID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")
+_OID_ENVELOPED_DATA = bytes.fromhex("2a864886f70d010703")
+_OID_AUTH_ENVELOPED_DATA = bytes.fromhex("2a864886f70d0109100117")
+_OID_COMPRESSED_DATA = bytes.fromhex("2a864886f70d0109100109")
+_PKCS7_KINDS = {
+    _OID_SIGNED_DATA: "signed",
+    _OID_ENVELOPED_DATA: "enveloped",
+    _OID_AUTH_ENVELOPED_DATA: "authenticated-enveloped",
+    _OID_COMPRESSED_DATA: "compressed",
+}
+_BER_MAX_DEPTH = 24
+_BER_MAX_ELEMENTS = 100_000
+
+
+class _Ber:
+    """A bounded BER reader (S/MIME agents write definite DER and indefinite-length BER alike)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.elements = 0
+
+    def header(self, position: int, limit: int) -> tuple[int, int, int | None]:
+        """(tag byte, where the contents start, where they end or None for an indefinite length)."""
+        self.elements += 1
+        if self.elements > _BER_MAX_ELEMENTS or position + 2 > limit:
+            raise ValueError("BER: out of bounds")
+        data = self.data
+        tag = data[position]
+        position += 1
+        if tag & 0x1F == 0x1F:  # high tag number: skip its base-128 bytes
+            for _ in range(4):
+                if position >= limit:
+                    raise ValueError("BER: truncated tag")
+                more = data[position] & 0x80
+                position += 1
+                if not more:
+                    break
+        if position >= limit:
+            raise ValueError("BER: truncated length")
+        length = data[position]
+        position += 1
+        if length == 0x80:
+            if not tag & 0x20:
+                raise ValueError("BER: indefinite length on a primitive")
+            return tag, position, None
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or position + count > limit:
+                raise ValueError("BER: bad length")
+            length = int.from_bytes(data[position : position + count], "big")
+            position += count
+        if position + length > limit:
+            raise ValueError("BER: contents past the end")
+        return tag, position, position + length
+
+    def end(self, position: int, limit: int, depth: int = 0) -> int:
+        """Where the element at `position` ends."""
+        _, start, end = self.header(position, limit)
+        if end is not None:
+            return end
+        if depth > _BER_MAX_DEPTH:
+            raise ValueError("BER: nested too deep")
+        cursor = start
+        while True:
+            if self.data[cursor : cursor + 2] == b"\x00\x00":
+                return cursor + 2
+            cursor = self.end(cursor, limit, depth + 1)
+
+    def children(self, position: int, limit: int, depth: int = 0) -> list[int]:
+        """Start positions of the elements inside the constructed element at `position`."""
+        tag, start, end = self.header(position, limit)
+        if not tag & 0x20:
+            raise ValueError("BER: not a constructed element")
+        found = []
+        cursor = start
+        stop = end if end is not None else limit
+        while cursor < stop:
+            if end is None and self.data[cursor : cursor + 2] == b"\x00\x00":
+                break
+            found.append(cursor)
+            cursor = self.end(cursor, stop, depth + 1)
+        return found
+
+    def value(self, position: int, limit: int) -> bytes:
+        _, start, end = self.header(position, limit)
+        if end is None:
+            raise ValueError("BER: expected a definite length")
+        return self.data[start:end]
+
+    def octets(self, position: int, limit: int, depth: int = 0) -> bytes:
+        """An OCTET STRING, joined from its segments when constructed."""
+        tag = self.data[position]
+        if tag == 0x04:
+            return self.value(position, limit)
+        if tag != 0x24 or depth > _BER_MAX_DEPTH:
+            raise ValueError("BER: expected an OCTET STRING")
+        return b"".join(
+            self.octets(child, limit, depth + 1) for child in self.children(position, limit, depth)
+        )
+
+
+def _pkcs7_content(data: bytes) -> tuple[str, bytes | None]:
+    """(kind, content): kind is "signed", "enveloped", "authenticated-enveloped", "compressed" or "unknown";
+    content is the encapsulated content of signed data (for S/MIME a MIME entity), else None.
+    Raises ValueError on bytes that are not BER."""
+    ber = _Ber(data)
+    limit = len(data)
+    top = ber.children(0, limit)
+    if not top or data[top[0]] != 0x06:
+        return "unknown", None
+    kind = _PKCS7_KINDS.get(ber.value(top[0], limit), "unknown")
+    if kind != "signed" or len(top) < 2 or data[top[1]] != 0xA0:
+        return kind, None
+    signed = ber.children(top[1], limit)
+    if not signed or data[signed[0]] != 0x30:
+        return kind, None
+    fields = ber.children(signed[0], limit)  # version, digestAlgorithms, encapContentInfo, ...
+    if len(fields) < 3 or data[fields[2]] != 0x30:
+        return kind, None
+    encapsulated = ber.children(fields[2], limit)  # eContentType, [0] eContent
+    if len(encapsulated) < 2 or data[encapsulated[1]] != 0xA0:
+        return kind, None  # detached: the content travels in the multipart/signed beside it
+    explicit = ber.children(encapsulated[1], limit)
+    if not explicit:
+        return kind, None
+    return kind, ber.octets(explicit[0], limit)

@@ -192,6 +192,17 @@ def _host_forms(host: str) -> tuple[str, str | None]:
     return ".".join(encoded), unicode_host
 
 
+def host_forms(host: str) -> tuple[str, str | None]:
+    """(ASCII form, Unicode form) of an internationalised host name; (host, None) for any other host.
+    Never raises; a crafted punycode label that decodes to more than letters and digits gives None."""
+    if not host or host.startswith("["):
+        return host, None
+    try:
+        return _host_forms(host)
+    except Exception:  # noqa: BLE001 - codecs on attacker text: "no second form" is the safe answer
+        return host, None
+
+
 def _defang_host(host: str) -> tuple[str, str | None]:
     if host.startswith("["):  # an IPv6 literal has no dots to break and is not auto-linked
         return host, None

@@ -5,34 +5,41 @@ id) is a database constraint."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import create_engine, event, func, select, update
+from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import (
+    BlockEntry,
+    BlockView,
     CaseAction,
     CaseKind,
     CaseStatus,
     CaseView,
     Category,
+    RemediationState,
+    RemediationView,
     ReportedMessage,
     SubmissionState,
     Verdict,
 )
 from bot.models import (
     AuditRow,
+    BlockRequestRow,
     CaseActionRow,
     CaseContentRow,
     CaseRow,
+    RemediationItemRow,
+    RemediationRow,
     ReporterRow,
     SeenEventRow,
     SubmissionRow,
@@ -45,6 +52,14 @@ log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(minutes=5)
 # A card post claimed but never recorded (the process died mid-call) may be retried after this long.
 CARD_CLAIM_LEASE = timedelta(minutes=2)
+# Verdict checks claimed by a sweep that died (its replica was killed) are due again after this long. Only the
+# scheduler's leader claims checks, so the lease only matters on fail-over, where a minute is the promise; a
+# check read twice is harmless (a read), a check lost is not.
+CHECK_LEASE = timedelta(seconds=60)
+
+
+class SchemaError(Exception):
+    """The database's schema is not the one this code needs; the message says what to run."""
 
 
 def utcnow() -> datetime:
@@ -114,6 +129,26 @@ class CaseSummary:
     verdict: Verdict | None
 
 
+@dataclass(frozen=True)
+class DigestCase:
+    case_id: int
+    created_at: datetime
+    status: CaseStatus
+    verdict: str | None  # category of the latest final verdict
+    first_verdict_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DigestFacts:
+    """What the weekly digest is made of, for one window of time."""
+
+    cases: list[DigestCase]  # cases opened in the window
+    reports: int  # reports made in the window (a second reporter of a case counts)
+    top_reporters: list[tuple[str, int]]
+    seconds_to_verdict: list[float]  # report to first final verdict, for verdicts reached in the window
+    audit: list[tuple[str, str, str]]  # (action, outcome, detail) of remediation and hunting entries
+
+
 class Store:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
@@ -143,6 +178,41 @@ class Store:
 
         return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
+    def schema_problem(self) -> tuple[str, str] | None:
+        """None when the schema is this code's; else (kind, one line saying what to do), kind being
+        "empty", "behind" or "ahead"."""
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        current, head = self.schema_revision(), self.head_revision()
+        if current == head:
+            return None
+        if current is None:
+            return "empty", "the database has no phishbot schema yet: run `phishbot migrate` first"
+        try:
+            known = ScriptDirectory.from_config(_alembic_config()).get_revision(current) is not None
+        except CommandError:
+            known = False
+        if not known:
+            return "ahead", (
+                f"the database schema is at revision {current}, newer than this phishbot knows (it stops at"
+                f" {head}): a newer release migrated it; run that release (or a newer one), not this one"
+            )
+        return "behind", (
+            f"the database schema is at revision {current} and this phishbot needs {head}: run `phishbot migrate`"
+            " (once, from one place) before starting"
+        )
+
+    def ensure_schema(self, *, migrate: bool) -> None:
+        """Refuse a schema that is not this code's (SchemaError); bring an older one up to date if `migrate`."""
+        problem = self.schema_problem()
+        if problem is None:
+            return
+        kind, words = problem
+        if kind == "ahead" or not migrate:
+            raise SchemaError(words)
+        self.migrate()
+
     def ping(self) -> bool:
         try:
             with self.engine.connect() as connection:
@@ -170,6 +240,11 @@ class Store:
             return True
         except IntegrityError:
             return False
+
+    def forget(self, key: str) -> None:
+        """Undo `first_time(key)`: the work it guarded did not happen and may be tried again."""
+        with self._session() as session:
+            session.execute(delete(SeenEventRow).where(SeenEventRow.key == key[:255]))
 
     # --- intake ----------------------------------------------------------------------------------------------
 
@@ -222,7 +297,13 @@ class Store:
                 raise RuntimeError("case disappeared while joining it")
         try:
             with self._session() as session:
-                session.add(_reporter_row(case_id, report, now))
+                reporter = _reporter_row(case_id, report, now)
+                status = session.scalar(select(CaseRow.status).where(CaseRow.id == case_id))
+                if status in _FINISHED_STATUSES:
+                    # Joining a finished case: the acknowledgement carries the outcome, so the sweep must not
+                    # send it again (marked here, in the same transaction, so there is no window for it).
+                    reporter.outcome_sent_at = now
+                session.add(reporter)
                 session.execute(
                     update(CaseRow).where(CaseRow.id == case_id).values(card_dirty=True, updated_at=now)
                 )
@@ -321,7 +402,7 @@ class Store:
     def claim_due_checks(self, now: datetime | None = None, limit: int = 1000) -> list[CheckWork]:
         """Claim every due check (up to `limit`): next_check_at moves past the lease, so no one else reads them."""
         now = now or utcnow()
-        lease_end = now + CLAIM_LEASE
+        lease_end = now + CHECK_LEASE
         with self._session() as session:
             candidates = list(
                 session.scalars(
@@ -375,8 +456,7 @@ class Store:
             submission.checks_done += 1
             submission.last_error = error
             case = session.get(CaseRow, submission.case_id)
-            if verdict is not None:
-                _add_verdict(session, submission, verdict, now)
+            changed = verdict is not None and _add_verdict(session, submission, verdict, now)
             ended = False
             if verdict is not None and verdict.is_final:
                 submission.state = SubmissionState.FINAL.value
@@ -395,8 +475,36 @@ class Store:
             else:
                 submission.next_check_at = next_check_at
             case.updated_at = now
-            case.card_dirty = True
+            # Redraw when there is something new to show. Progress alone ("check 4") redraws on checks 1, 2, 4,
+            # 8, …: with thousands of open cases an edit per check would exceed Slack's chat.update rate limit.
+            if changed or ended or _is_power_of_two(submission.checks_done):
+                case.card_dirty = True
             return ended
+
+    def release_checks(self, submission_ids: list[int]) -> None:
+        """Hand claimed checks back (shutting down before reading them): due again now, for whoever sweeps next."""
+        if not submission_ids:
+            return
+        with self._session() as session:
+            session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id.in_(submission_ids))
+                .where(SubmissionRow.state == SubmissionState.CHECKING.value)
+                .values(next_check_at=utcnow())
+            )
+
+    def release_leased_checks(self, now: datetime | None = None) -> int:
+        """A new scheduler leader's first act: checks claimed by a leader that died would wait out their lease;
+        make every check due within one lease due now. Some were merely scheduled soon: read a little early."""
+        now = now or utcnow()
+        with self._session() as session:
+            return session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.state == SubmissionState.CHECKING.value)
+                .where(SubmissionRow.next_check_at > now)
+                .where(SubmissionRow.next_check_at <= now + CHECK_LEASE)
+                .values(next_check_at=now)
+            ).rowcount
 
     def open_check_count(self) -> int:
         with self._session() as session:
@@ -445,6 +553,15 @@ class Store:
                 .values(card_claimed_at=None)
             )
 
+    def forget_card(self, case_id: int) -> None:
+        """The card is gone from Slack (deleted): the next sync posts a new one."""
+        with self._session() as session:
+            session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == case_id)
+                .values(card_channel=None, card_ts=None, card_claimed_at=None)
+            )
+
     def card_location(self, case_id: int) -> tuple[str, str] | None:
         with self._session() as session:
             row = session.execute(
@@ -464,6 +581,10 @@ class Store:
                 ).rowcount
                 == 1
             )
+
+    def case_updated_at(self, case_id: int) -> datetime | None:
+        with self._session() as session:
+            return session.scalar(select(CaseRow.updated_at).where(CaseRow.id == case_id))
 
     def mark_card_dirty(self, case_id: int) -> None:
         with self._session() as session:
@@ -675,11 +796,15 @@ class Store:
                 )
             )
 
-    def audit_entries(self, case_id: int | None = None) -> list[dict[str, Any]]:
+    def audit_entries(
+        self, case_id: int | None = None, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         with self._session() as session:
             query = select(AuditRow).order_by(AuditRow.id)
             if case_id is not None:
                 query = query.where(AuditRow.case_id == case_id)
+            if since is not None:
+                query = query.where(AuditRow.at >= since)
             return [
                 {
                     "at": r.at,
@@ -691,6 +816,653 @@ class Store:
                 }
                 for r in session.scalars(query)
             ]
+
+    # --- the digest ------------------------------------------------------------------------------------------
+
+    def digest_facts(
+        self, since: datetime, until: datetime, *, audit_actions: tuple[str, ...], top: int = 5
+    ) -> DigestFacts:
+        with self._session() as session:
+            cases = session.execute(
+                select(CaseRow.id, CaseRow.created_at, CaseRow.status)
+                .where(CaseRow.created_at >= since)
+                .where(CaseRow.created_at < until)
+                .order_by(CaseRow.id)
+            ).all()
+            opened_in_window = (
+                select(CaseRow.id).where(CaseRow.created_at >= since).where(CaseRow.created_at < until)
+            )
+            latest: dict[int, str | None] = {}
+            first_at: dict[int, datetime] = {}
+            for case_id, observed_at, category in session.execute(
+                select(SubmissionRow.case_id, VerdictRow.observed_at, VerdictRow.category)
+                .join(SubmissionRow, SubmissionRow.id == VerdictRow.submission_id)
+                .where(VerdictRow.is_final.is_(True))
+                .where(SubmissionRow.case_id.in_(opened_in_window))
+                .order_by(VerdictRow.id)
+            ):
+                latest[case_id] = category
+                first_at.setdefault(case_id, observed_at)
+            # Time to verdict counts the verdicts reached in the window, whenever their case was reported.
+            first_final = func.min(VerdictRow.observed_at)
+            seconds = [
+                max((reached - reported).total_seconds(), 0.0)
+                for reported, reached in session.execute(
+                    select(CaseRow.created_at, first_final)
+                    .join(SubmissionRow, SubmissionRow.case_id == CaseRow.id)
+                    .join(VerdictRow, VerdictRow.submission_id == SubmissionRow.id)
+                    .where(VerdictRow.is_final.is_(True))
+                    .group_by(CaseRow.id, CaseRow.created_at)
+                    .having(first_final >= since)
+                    .having(first_final < until)
+                )
+            ]
+            in_window = (ReporterRow.reported_at >= since) & (ReporterRow.reported_at < until)
+            reports = session.scalar(select(func.count()).select_from(ReporterRow).where(in_window)) or 0
+            top_reporters = [
+                (user_id, count)
+                for user_id, count in session.execute(
+                    select(ReporterRow.user_id, func.count().label("n"))
+                    .where(in_window)
+                    .group_by(ReporterRow.user_id)
+                    .order_by(func.count().desc(), ReporterRow.user_id)
+                    .limit(top)
+                )
+            ]
+            audit = [
+                (a.action, a.outcome, a.detail)
+                for a in session.execute(
+                    select(AuditRow.action, AuditRow.outcome, AuditRow.detail)
+                    .where(AuditRow.at >= since)
+                    .where(AuditRow.at < until)
+                    .where(AuditRow.action.in_(audit_actions))
+                    .order_by(AuditRow.id)
+                )
+            ]
+            return DigestFacts(
+                cases=[
+                    DigestCase(
+                        case_id=c.id,
+                        created_at=c.created_at,
+                        status=CaseStatus(c.status),
+                        verdict=latest.get(c.id),
+                        first_verdict_at=first_at.get(c.id),
+                    )
+                    for c in cases
+                ],
+                reports=int(reports),
+                top_reporters=top_reporters,
+                seconds_to_verdict=seconds,
+                audit=audit,
+            )
+
+    # --- remediations (purge, restore) -----------------------------------------------------------------------
+
+    def start_remediation(
+        self,
+        case_id: int,
+        *,
+        kind: str,
+        scope: str,
+        action: str,
+        method: str,
+        actor: str,
+        restores_id: int | None = None,
+    ) -> int | None:
+        """Take the case's one remediation slot; None when another remediation of the case holds it (the unique
+        `active_case_id` decides, so two clicks, threads or replicas can never both start one)."""
+        now = utcnow()
+        try:
+            with self._session() as session:
+                row = RemediationRow(
+                    case_id=case_id,
+                    active_case_id=case_id,
+                    kind=kind,
+                    scope=scope,
+                    action=action,
+                    method=method,
+                    state=RemediationState.FINDING.value,
+                    requested_by=actor,
+                    restores_id=restores_id,
+                    total=0,
+                    done_count=0,
+                    failed_count=0,
+                    missing_count=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                session.flush()
+                _touch_case(session, case_id, now)
+                return row.id
+        except IntegrityError:
+            return None
+
+    def add_remediation_items(self, remediation_id: int, copies: Sequence[Any]) -> int:
+        """Record the copies found (objects with network_message_id, recipient, internet_message_id, location)
+        and move the remediation on to running."""
+        now = utcnow()
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            if copies:
+                session.execute(
+                    insert(RemediationItemRow),
+                    [
+                        {
+                            "remediation_id": remediation_id,
+                            "network_message_id": c.network_message_id[:64],
+                            "recipient": c.recipient[:320],
+                            "internet_message_id": c.internet_message_id,
+                            "location": (c.location or None) and c.location[:64],
+                            "state": ItemState.PENDING,
+                            "mailbox_message_id": getattr(c, "mailbox_message_id", None),
+                            "detail": "",
+                        }
+                        for c in copies
+                    ],
+                )
+            row.total = len(copies)
+            row.state = RemediationState.RUNNING.value
+            row.updated_at = now
+            _touch_case(session, row.case_id, now)
+            return len(copies)
+
+    def due_remediations(self, now: datetime | None = None, limit: int = 20) -> list[int]:
+        now = now or utcnow()
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    select(RemediationRow.id)
+                    .where(_remediation_runnable(now))
+                    .order_by(RemediationRow.id)
+                    .limit(limit)
+                )
+            )
+
+    def claim_remediation(self, remediation_id: int, now: datetime | None = None) -> RemediationWork | None:
+        """Claim a running remediation for one worker (a lease, extended as it records progress)."""
+        now = now or utcnow()
+        with self._session() as session:
+            claimed = session.execute(
+                update(RemediationRow)
+                .where(RemediationRow.id == remediation_id)
+                .where(_remediation_runnable(now))
+                .values(claimed_until=now + REMEDIATION_LEASE)
+            ).rowcount
+            if claimed != 1:
+                return None
+            return _remediation_work(session.get(RemediationRow, remediation_id))
+
+    def remediation_work(self, remediation_id: int) -> RemediationWork:
+        with self._session() as session:
+            return _remediation_work(session.get(RemediationRow, remediation_id))
+
+    def remediation_items(
+        self, remediation_id: int, states: Sequence[str], limit: int | None = None
+    ) -> list[ItemWork]:
+        with self._session() as session:
+            query = (
+                select(RemediationItemRow)
+                .where(RemediationItemRow.remediation_id == remediation_id)
+                .where(RemediationItemRow.state.in_(list(states)))
+                .order_by(RemediationItemRow.id)
+            )
+            if limit is not None:
+                query = query.limit(limit)
+            return [
+                ItemWork(
+                    item_id=i.id,
+                    network_message_id=i.network_message_id,
+                    recipient=i.recipient,
+                    internet_message_id=i.internet_message_id,
+                    location=i.location or "",
+                    state=i.state,
+                    mailbox_message_id=i.mailbox_message_id,
+                )
+                for i in session.scalars(query)
+            ]
+
+    def record_remediation_items(self, remediation_id: int, updates: Sequence[ItemUpdate]) -> None:
+        """Store what happened to some copies; the counts on the card follow, and the lease is extended."""
+        now = utcnow()
+        with self._session() as session:
+            for item in updates:
+                values: dict[str, Any] = {"state": item.state, "detail": item.detail[:500]}
+                if item.mailbox_message_id is not None:
+                    values["mailbox_message_id"] = item.mailbox_message_id
+                if item.location is not None:
+                    values["location"] = item.location[:64]
+                session.execute(
+                    update(RemediationItemRow)
+                    .where(RemediationItemRow.id == item.item_id)
+                    .where(RemediationItemRow.remediation_id == remediation_id)
+                    .values(**values)
+                )
+            row = session.get(RemediationRow, remediation_id)
+            counts = dict(
+                session.execute(
+                    select(RemediationItemRow.state, func.count())
+                    .where(RemediationItemRow.remediation_id == remediation_id)
+                    .group_by(RemediationItemRow.state)
+                ).all()
+            )
+            row.done_count = counts.get(ItemState.DONE, 0)
+            row.failed_count = counts.get(ItemState.FAILED, 0)
+            row.missing_count = counts.get(ItemState.MISSING, 0)
+            row.updated_at = now
+            if row.claimed_until is not None:
+                row.claimed_until = now + REMEDIATION_LEASE
+            _touch_case(session, row.case_id, now)
+
+    def add_action_center_url(self, remediation_id: int, url: str) -> None:
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            row.action_center_urls = [*(row.action_center_urls or []), url[:2000]]
+            row.updated_at = utcnow()
+            _touch_case(session, row.case_id, row.updated_at)
+
+    def switch_remediation_method(self, remediation_id: int, method: str, reason: str) -> None:
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            row.method = method
+            row.error = reason[:1000]
+            row.updated_at = utcnow()
+            _touch_case(session, row.case_id, row.updated_at)
+
+    def remediation_submitted(
+        self, remediation_id: int, *, next_check_at: datetime, give_up_at: datetime
+    ) -> None:
+        """Microsoft accepted every copy: from now on the delivery locations are read again until done."""
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            row.state = RemediationState.VERIFYING.value
+            row.claimed_until = None
+            row.next_check_at = next_check_at
+            row.give_up_at = give_up_at
+            row.updated_at = utcnow()
+            _touch_case(session, row.case_id, row.updated_at)
+
+    def release_remediation(self, remediation_id: int, retry_at: datetime, error: str | None = None) -> None:
+        """Stop working on it for now (Graph is unwell, or shutting down); due again at `retry_at`."""
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            row.claimed_until = retry_at
+            if error is not None:
+                row.error = error[:1000]
+            row.updated_at = utcnow()
+            _touch_case(session, row.case_id, row.updated_at)
+
+    def finish_remediation(
+        self,
+        remediation_id: int,
+        state: RemediationState,
+        error: str | None = None,
+        *,
+        audit: tuple[str, str, str, str] | None = None,
+    ) -> bool:
+        """End it (done, partial or failed) and free the case's slot, with its audit entry (actor, action,
+        outcome, detail) in the same transaction. False if it had already ended."""
+        now = utcnow()
+        with self._session() as session:
+            row = session.get(RemediationRow, remediation_id)
+            if row.active_case_id is None:
+                return False
+            if audit is not None:
+                actor, action, outcome, detail = audit
+                session.add(
+                    AuditRow(
+                        at=now,
+                        actor=actor,
+                        action=action,
+                        case_id=row.case_id,
+                        outcome=outcome,
+                        detail=detail[:2000],
+                    )
+                )
+            row.state = state.value
+            row.active_case_id = None
+            row.claimed_until = None
+            row.next_check_at = None
+            row.finished_at = now
+            row.updated_at = now
+            if error is not None:
+                row.error = error[:1000]
+            _touch_case(session, row.case_id, now)
+            return True
+
+    def claim_due_verifications(self, now: datetime | None = None, limit: int = 50) -> list[RemediationWork]:
+        now = now or utcnow()
+        with self._session() as session:
+            candidates = list(
+                session.scalars(
+                    select(RemediationRow.id)
+                    .where(RemediationRow.state == RemediationState.VERIFYING.value)
+                    .where(RemediationRow.next_check_at <= now)
+                    .order_by(RemediationRow.next_check_at)
+                    .limit(limit)
+                )
+            )
+        work = []
+        for remediation_id in candidates:
+            with self._session() as session:
+                claimed = session.execute(
+                    update(RemediationRow)
+                    .where(RemediationRow.id == remediation_id)
+                    .where(RemediationRow.state == RemediationState.VERIFYING.value)
+                    .where(RemediationRow.next_check_at <= now)
+                    .values(next_check_at=now + CHECK_LEASE)
+                ).rowcount
+                if claimed == 1:
+                    work.append(_remediation_work(session.get(RemediationRow, remediation_id)))
+        return work
+
+    def schedule_verification(self, remediation_id: int, next_check_at: datetime) -> None:
+        with self._session() as session:
+            session.execute(
+                update(RemediationRow)
+                .where(RemediationRow.id == remediation_id)
+                .where(RemediationRow.state == RemediationState.VERIFYING.value)
+                .values(next_check_at=next_check_at)
+            )
+
+    def record_network_message_id(self, case_id: int, network_message_id: str) -> None:
+        """Remember the reported message's NetworkMessageId (the first one hunting found) for the card's links."""
+        if not network_message_id:
+            return
+        with self._session() as session:
+            session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == case_id)
+                .where(CaseRow.network_message_id.is_(None))
+                .values(network_message_id=network_message_id[:64], card_dirty=True, updated_at=utcnow())
+            )
+
+    # --- blocks (Tenant Allow/Block List) --------------------------------------------------------------------
+
+    def submission_times(self, case_id: int, exclude_block_id: int | None = None) -> list[datetime]:
+        """When the bot sent this case's message to Microsoft: verdict submissions and blocks alike (Microsoft
+        throttles the same item whatever the submission is for). A send in flight counts as now."""
+        now = utcnow()
+        with self._session() as session:
+            times = list(
+                session.scalars(
+                    select(SubmissionRow.sent_at)
+                    .where(SubmissionRow.case_id == case_id)
+                    .where(SubmissionRow.sent_at.is_not(None))
+                )
+            )
+            times += list(
+                session.scalars(
+                    select(BlockRequestRow.sent_at)
+                    .where(BlockRequestRow.case_id == case_id)
+                    .where(BlockRequestRow.sent_at.is_not(None))
+                )
+            )
+            in_flight = session.scalar(
+                select(func.count())
+                .select_from(SubmissionRow)
+                .where(SubmissionRow.case_id == case_id)
+                .where(SubmissionRow.state == SubmissionState.SENDING.value)
+            ) + session.scalar(
+                select(func.count())
+                .select_from(BlockRequestRow)
+                .where(BlockRequestRow.case_id == case_id)
+                .where(BlockRequestRow.state == BlockState.SENDING)
+                .where(BlockRequestRow.id != (exclude_block_id or 0))
+            )
+            return sorted(times + [now] * int(in_flight or 0))
+
+    def queue_block(
+        self,
+        case_id: int,
+        actor: str,
+        *,
+        expires_days: int,
+        note: str,
+        not_before: datetime,
+        automatic: bool = False,
+    ) -> int | None:
+        """Record a block to send at `not_before`. None when one is already waiting or being sent for the case,
+        or (automatic) when the case was already considered for an automatic block."""
+        now = utcnow()
+        try:
+            with self._session() as session:
+                session.get(CaseRow, case_id, with_for_update=True)
+                waiting = session.scalar(
+                    select(func.count())
+                    .select_from(BlockRequestRow)
+                    .where(BlockRequestRow.case_id == case_id)
+                    .where(BlockRequestRow.state.in_([BlockState.SCHEDULED, BlockState.SENDING]))
+                )
+                if waiting and not automatic:
+                    return None
+                row = BlockRequestRow(
+                    case_id=case_id,
+                    auto_case_id=case_id if automatic else None,
+                    automatic=automatic,
+                    requested_by=actor,
+                    state=BlockState.SCHEDULED,
+                    expires_days=expires_days,
+                    note=note[:1000],
+                    created_at=now,
+                    not_before=not_before,
+                    checks_done=0,
+                )
+                session.add(row)
+                session.flush()
+                _touch_case(session, case_id, now)
+                return row.id
+        except IntegrityError:
+            return None
+
+    def skip_auto_block(self, case_id: int, reason: str) -> bool:
+        """Record that the case was considered for an automatic block and not blocked (a simulation...)."""
+        now = utcnow()
+        try:
+            with self._session() as session:
+                session.add(
+                    BlockRequestRow(
+                        case_id=case_id,
+                        auto_case_id=case_id,
+                        automatic=True,
+                        requested_by="phishbot",
+                        state=BlockState.SKIPPED,
+                        expires_days=0,
+                        note="",
+                        created_at=now,
+                        not_before=now,
+                        checks_done=0,
+                        last_error=reason[:1000],
+                        finished_at=now,
+                    )
+                )
+                _touch_case(session, case_id, now)
+            return True
+        except IntegrityError:
+            return False
+
+    def auto_block_candidates(self, categories: Sequence[str], limit: int = 50) -> list[tuple[int, Verdict]]:
+        """Email cases with a final verdict in `categories` never yet considered for an automatic block, with
+        their latest verdict (the caller decides: block, or skip a simulation)."""
+        if not categories:
+            return []
+        with self._session() as session:
+            considered = select(BlockRequestRow.auto_case_id).where(BlockRequestRow.auto_case_id.is_not(None))
+            case_ids = list(
+                session.scalars(
+                    select(SubmissionRow.case_id)
+                    .join(VerdictRow, VerdictRow.submission_id == SubmissionRow.id)
+                    .join(CaseRow, CaseRow.id == SubmissionRow.case_id)
+                    .where(VerdictRow.is_final.is_(True))
+                    .where(VerdictRow.category.in_(list(categories)))
+                    .where(CaseRow.kind == CaseKind.EMAIL.value)
+                    .where(CaseRow.status == CaseStatus.VERDICT.value)
+                    .where(SubmissionRow.case_id.not_in(considered))
+                    .distinct()
+                    .limit(limit)
+                )
+            )
+            found = []
+            for case_id in case_ids:
+                verdict = _latest_verdict(session, case_id)
+                if verdict is not None:
+                    found.append((case_id, verdict))
+            return found
+
+    def due_blocks(self, now: datetime | None = None, limit: int = 50) -> list[int]:
+        now = now or utcnow()
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    select(BlockRequestRow.id)
+                    .where(_block_sendable(now))
+                    .order_by(BlockRequestRow.not_before)
+                    .limit(limit)
+                )
+            )
+
+    def claim_block_send(self, block_id: int, now: datetime | None = None) -> BlockSendWork | None:
+        now = now or utcnow()
+        with self._session() as session:
+            claimed = session.execute(
+                update(BlockRequestRow)
+                .where(BlockRequestRow.id == block_id)
+                .where(_block_sendable(now))
+                .values(state=BlockState.SENDING, claimed_until=now + CLAIM_LEASE)
+            ).rowcount
+            if claimed != 1:
+                return None
+            row = session.get(BlockRequestRow, block_id)
+            case = session.get(CaseRow, row.case_id)
+            content = session.get(CaseContentRow, row.case_id)
+            recipient = session.scalar(
+                select(SubmissionRow.recipient)
+                .where(SubmissionRow.case_id == row.case_id)
+                .where(SubmissionRow.recipient.is_not(None))
+                .order_by(SubmissionRow.id)
+                .limit(1)
+            )
+            _touch_case(session, row.case_id, now)
+            return BlockSendWork(
+                block_id=row.id,
+                case_id=row.case_id,
+                raw=content.raw if content else None,
+                recipient=recipient,
+                category=case.category,
+                expires_days=row.expires_days,
+                note=row.note,
+                automatic=row.automatic,
+                requested_by=row.requested_by,
+                case_dismissed=case.status == CaseStatus.DISMISSED.value,
+            )
+
+    def reschedule_block(self, block_id: int, not_before: datetime, reason: str | None = None) -> None:
+        with self._session() as session:
+            row = session.get(BlockRequestRow, block_id)
+            row.state = BlockState.SCHEDULED
+            row.not_before = not_before
+            row.claimed_until = None
+            row.last_error = reason[:1000] if reason else None
+            _touch_case(session, row.case_id, utcnow())
+
+    def record_block_sent(self, block_id: int, microsoft_id: str, next_check_at: datetime) -> None:
+        now = utcnow()
+        with self._session() as session:
+            row = session.get(BlockRequestRow, block_id)
+            row.state = BlockState.CHECKING
+            row.microsoft_id = microsoft_id[:64] or None
+            row.sent_at = now
+            row.claimed_until = None
+            row.next_check_at = next_check_at
+            row.last_error = None
+            _touch_case(session, row.case_id, now)
+
+    def record_block_failure(self, block_id: int, error: str) -> None:
+        now = utcnow()
+        with self._session() as session:
+            row = session.get(BlockRequestRow, block_id)
+            row.state = BlockState.FAILED
+            row.claimed_until = None
+            row.last_error = error[:1000]
+            row.finished_at = now
+            _touch_case(session, row.case_id, now)
+
+    def claim_due_block_checks(self, now: datetime | None = None, limit: int = 200) -> list[BlockCheckWork]:
+        now = now or utcnow()
+        with self._session() as session:
+            candidates = list(
+                session.scalars(
+                    select(BlockRequestRow.id)
+                    .where(BlockRequestRow.state == BlockState.CHECKING)
+                    .where(BlockRequestRow.next_check_at <= now)
+                    .order_by(BlockRequestRow.next_check_at)
+                    .limit(limit)
+                )
+            )
+        work = []
+        for block_id in candidates:
+            with self._session() as session:
+                claimed = session.execute(
+                    update(BlockRequestRow)
+                    .where(BlockRequestRow.id == block_id)
+                    .where(BlockRequestRow.state == BlockState.CHECKING)
+                    .where(BlockRequestRow.next_check_at <= now)
+                    .values(next_check_at=now + CHECK_LEASE)
+                ).rowcount
+                if claimed == 1:
+                    row = session.get(BlockRequestRow, block_id)
+                    work.append(
+                        BlockCheckWork(
+                            block_id=row.id,
+                            case_id=row.case_id,
+                            microsoft_id=row.microsoft_id or "",
+                            sent_at=row.sent_at or row.created_at,
+                            checks_done=row.checks_done,
+                        )
+                    )
+        return work
+
+    def record_block_check(
+        self,
+        block_id: int,
+        results: list[dict[str, Any]] | None,
+        *,
+        finished: str | None,
+        next_check_at: datetime | None,
+        error: str | None = None,
+        audit: tuple[str, str, str, str] | None = None,
+    ) -> bool:
+        """Store what Microsoft says about a block's entries; `finished` ("done", "gave_up") ends the checks,
+        with `audit` (actor, action, outcome, detail) in the same transaction. True when this check ended them."""
+        now = utcnow()
+        with self._session() as session:
+            row = session.get(BlockRequestRow, block_id)
+            if row.state != BlockState.CHECKING:
+                return False
+            if finished and audit is not None:
+                actor, action, outcome, detail = audit
+                session.add(
+                    AuditRow(
+                        at=now,
+                        actor=actor,
+                        action=action,
+                        case_id=row.case_id,
+                        outcome=outcome,
+                        detail=detail[:2000],
+                    )
+                )
+            row.checks_done += 1
+            if results is not None:
+                row.results = results
+            row.last_error = error[:1000] if error else None
+            if finished:
+                row.state = finished
+                row.next_check_at = None
+                row.finished_at = now
+            else:
+                row.next_check_at = next_check_at
+            _touch_case(session, row.case_id, now)
+            return bool(finished)
 
     # --- views -------------------------------------------------------------------------------------------------
 
@@ -738,6 +1510,9 @@ class Store:
                 error=case.error or (latest.last_error if latest and latest.state == "failed" else None),
                 actions=actions,
                 resubmit_due_at=pending[-1].not_before if pending else None,
+                network_message_id=case.network_message_id,
+                remediations=_remediation_views(session, case.id),
+                blocks=_block_views(session, case.id),
             )
 
 
@@ -746,6 +1521,11 @@ def _sendable(now: datetime) -> ColumnElement[bool]:
     return ((SubmissionRow.state == SubmissionState.QUEUED.value) & (SubmissionRow.not_before <= now)) | (
         (SubmissionRow.state == SubmissionState.SENDING.value) & (SubmissionRow.claimed_until <= now)
     )
+
+
+_FINISHED_STATUSES = frozenset(
+    {CaseStatus.VERDICT.value, CaseStatus.GAVE_UP.value, CaseStatus.DISMISSED.value}
+)
 
 
 def _reporter_row(case_id: int, report: NewReport, now: datetime) -> ReporterRow:
@@ -760,7 +1540,12 @@ def _reporter_row(case_id: int, report: NewReport, now: datetime) -> ReporterRow
     )
 
 
-def _add_verdict(session: Session, submission: SubmissionRow, verdict: Verdict, now: datetime) -> None:
+def _is_power_of_two(number: int) -> bool:
+    return number > 0 and number & (number - 1) == 0
+
+
+def _add_verdict(session: Session, submission: SubmissionRow, verdict: Verdict, now: datetime) -> bool:
+    """Record Microsoft's answer if it differs from the last one; True when it did."""
     data = verdict.to_dict()
     previous = session.scalar(
         select(VerdictRow)
@@ -769,7 +1554,7 @@ def _add_verdict(session: Session, submission: SubmissionRow, verdict: Verdict, 
         .limit(1)
     )
     if previous is not None and previous.result == _jsonable(data):
-        return
+        return False
     session.add(
         VerdictRow(
             submission_id=submission.id,
@@ -781,6 +1566,7 @@ def _add_verdict(session: Session, submission: SubmissionRow, verdict: Verdict, 
             result=_jsonable(data),
         )
     )
+    return True
 
 
 def _latest_verdict(session: Session, case_id: int) -> Verdict | None:
@@ -836,3 +1622,191 @@ def _make_engine(database_url: str) -> Engine:
 
         return engine
     return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+# --- remediation and block work ----------------------------------------------------------------------------------
+
+# A worker that claimed a remediation and died is presumed dead after this long (it extends the lease as it goes).
+REMEDIATION_LEASE = timedelta(minutes=5)
+
+
+class ItemState:
+    PENDING = "pending"  # not yet sent anywhere
+    SUBMITTED = "submitted"  # Defender accepted it; waiting to see it happen
+    DONE = "done"  # removed (purge) or back in the inbox (restore)
+    FAILED = "failed"
+    MISSING = "missing"  # the mailbox API found no such message
+
+
+class BlockState:
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    CHECKING = "checking"
+    DONE = "done"
+    FAILED = "failed"
+    GAVE_UP = "gave_up"
+    SKIPPED = "skipped"  # an automatic block that was not made (a simulation)
+
+
+@dataclass(frozen=True)
+class RemediationWork:
+    remediation_id: int
+    case_id: int
+    kind: str
+    scope: str
+    action: str
+    method: str
+    state: RemediationState
+    total: int
+    requested_by: str
+    restores_id: int | None
+    created_at: datetime
+    give_up_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ItemWork:
+    item_id: int
+    network_message_id: str
+    recipient: str
+    internet_message_id: str
+    location: str
+    state: str
+    mailbox_message_id: str | None
+
+
+@dataclass(frozen=True)
+class ItemUpdate:
+    item_id: int
+    state: str
+    detail: str = ""
+    mailbox_message_id: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class BlockSendWork:
+    block_id: int
+    case_id: int
+    raw: bytes | None
+    recipient: str | None
+    category: str
+    expires_days: int
+    note: str
+    automatic: bool
+    requested_by: str
+    case_dismissed: bool
+
+
+@dataclass(frozen=True)
+class BlockCheckWork:
+    block_id: int
+    case_id: int
+    microsoft_id: str
+    sent_at: datetime
+    checks_done: int
+
+
+def _touch_case(session: Session, case_id: int, now: datetime) -> None:
+    session.execute(update(CaseRow).where(CaseRow.id == case_id).values(card_dirty=True, updated_at=now))
+
+
+def _remediation_runnable(now: datetime) -> ColumnElement[bool]:
+    return (RemediationRow.state == RemediationState.RUNNING.value) & (
+        RemediationRow.claimed_until.is_(None) | (RemediationRow.claimed_until <= now)
+    )
+
+
+def _block_sendable(now: datetime) -> ColumnElement[bool]:
+    return ((BlockRequestRow.state == BlockState.SCHEDULED) & (BlockRequestRow.not_before <= now)) | (
+        (BlockRequestRow.state == BlockState.SENDING) & (BlockRequestRow.claimed_until <= now)
+    )
+
+
+def _remediation_work(row: RemediationRow) -> RemediationWork:
+    return RemediationWork(
+        remediation_id=row.id,
+        case_id=row.case_id,
+        kind=row.kind,
+        scope=row.scope,
+        action=row.action,
+        method=row.method,
+        state=RemediationState(row.state),
+        total=row.total,
+        requested_by=row.requested_by,
+        restores_id=row.restores_id,
+        created_at=row.created_at,
+        give_up_at=row.give_up_at,
+    )
+
+
+def _remediation_views(session: Session, case_id: int) -> tuple[RemediationView, ...]:
+    views = []
+    for row in session.scalars(
+        select(RemediationRow).where(RemediationRow.case_id == case_id).order_by(RemediationRow.id)
+    ):
+        remaining: tuple[str, ...] = ()
+        if row.state in (RemediationState.PARTIAL.value, RemediationState.FAILED.value) and row.total:
+            remaining = tuple(
+                session.scalars(
+                    select(RemediationItemRow.recipient)
+                    .where(RemediationItemRow.remediation_id == row.id)
+                    .where(RemediationItemRow.state != ItemState.DONE)
+                    .order_by(RemediationItemRow.id)
+                    .limit(5)
+                )
+            )
+        views.append(
+            RemediationView(
+                remediation_id=row.id,
+                kind=row.kind,
+                scope=row.scope,
+                action=row.action,
+                method=row.method,
+                state=RemediationState(row.state),
+                requested_by=row.requested_by,
+                created_at=row.created_at,
+                total=row.total,
+                done=row.done_count,
+                failed=row.failed_count,
+                missing=row.missing_count,
+                action_center_urls=tuple(row.action_center_urls or ()),
+                error=row.error,
+                finished_at=row.finished_at,
+                remaining=remaining,
+            )
+        )
+    return tuple(views)
+
+
+def _block_views(session: Session, case_id: int) -> tuple[BlockView, ...]:
+    views = []
+    for row in session.scalars(
+        select(BlockRequestRow).where(BlockRequestRow.case_id == case_id).order_by(BlockRequestRow.id)
+    ):
+        entries = tuple(
+            BlockEntry(
+                entry_type=str(item.get("entryType") or ""),
+                value=str(item.get("value") or ""),
+                status=str(item.get("status") or ""),
+                expires=str(item["expirationDateTime"]) if item.get("expirationDateTime") else None,
+            )
+            for item in (row.results or [])
+            if isinstance(item, dict)
+        )
+        views.append(
+            BlockView(
+                block_id=row.id,
+                state=row.state,
+                automatic=row.automatic,
+                requested_by=row.requested_by,
+                created_at=row.created_at,
+                not_before=row.not_before,
+                expires_days=row.expires_days,
+                sent_at=row.sent_at,
+                submission_id=row.microsoft_id,
+                entries=entries,
+                error=row.last_error,
+            )
+        )
+    return tuple(views)

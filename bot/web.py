@@ -1,4 +1,5 @@
-"""The HTTP side: `/slack/events` (HTTP mode), `/healthz` and `/readyz`, served by waitress.
+"""The HTTP side: `/slack/events` (HTTP mode), `/healthz`, `/readyz` and `/metrics`, served by waitress in both
+modes (in Socket Mode there is no `/slack/events`).
 
 Bolt's built-in server is for development only; waitress is a production WSGI server with a thread pool, so
 a slow request never blocks the others, and it runs in-process next to the scheduler.
@@ -24,11 +25,17 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 
 
 class Health:
-    """What /healthz and /readyz report. `serving` turns false when shutdown begins."""
+    """What /healthz and /readyz report. `serving` turns false when shutdown begins.
 
-    def __init__(self, checks: dict[str, Callable[[], bool]]) -> None:
+    `checks` answer yes or no (all must be yes to be ready); `states` add words, e.g. the scheduler's role.
+    """
+
+    def __init__(
+        self, checks: dict[str, Callable[[], bool]], states: dict[str, Callable[[], str]] | None = None
+    ) -> None:
         self.serving = True
         self._checks = checks
+        self._states = states or {}
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
         results = {}
@@ -40,8 +47,22 @@ class Health:
                 results[name] = False
         return self.serving and all(results.values()), results
 
+    def states(self) -> dict[str, str]:
+        answers = {}
+        for name, state in self._states.items():
+            try:
+                answers[name] = str(state())
+            except Exception:  # noqa: BLE001 - a state that cannot be read is "unknown", never a 500
+                answers[name] = "unknown"
+        return answers
 
-def make_wsgi_app(slack_handler: WsgiApp | None, health: Health) -> WsgiApp:
+
+Exposition = Callable[[], tuple[bytes, str]]
+
+
+def make_wsgi_app(
+    slack_handler: WsgiApp | None, health: Health, metrics: Exposition | None = None
+) -> WsgiApp:
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
@@ -49,7 +70,12 @@ def make_wsgi_app(slack_handler: WsgiApp | None, health: Health) -> WsgiApp:
             return _json(start_response, 200 if health.serving else 503, {"ok": health.serving})
         if path == "/readyz" and method == "GET":
             ready, checks = health.ready()
-            return _json(start_response, 200 if ready else 503, {"ok": ready, "checks": checks})
+            body = {"ok": ready, "serving": health.serving, "checks": checks, **health.states()}
+            return _json(start_response, 200 if ready else 503, body)
+        if path == "/metrics" and method == "GET" and metrics is not None:
+            payload, content_type = metrics()
+            start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(payload)))])
+            return [payload]
         if path == "/slack/events" and slack_handler is not None:
             if method != "POST":
                 return _json(start_response, 405, {"error": "method not allowed"})
@@ -90,12 +116,32 @@ class WebServer:
     def stop(self) -> None:
         """Stop accepting, let requests in flight finish (up to 5 s), then close every connection."""
         server = self._server
-        server.close()  # the listening socket: no new connections
+        # Sockets are closed on waitress's own loop thread (through its trigger): closing them from here while
+        # that thread sits in select() would hand it a closed descriptor.
+        # The listening socket only (server.close() would close the trigger too): no new connections.
+        self._on_loop(lambda: wasyncore.dispatcher.close(server))
         server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
         # Idle keep-alive connections would keep waitress's loop alive; close them so it ends.
-        wasyncore.close_all(server._map)  # noqa: SLF001 - waitress offers no public way to drop idle channels
+        self._on_loop(lambda: wasyncore.close_all(server._map))  # noqa: SLF001 - no public way to drop idle channels
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def _on_loop(self, action: Callable[[], None]) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            action()
+            return
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                action()
+            finally:
+                done.set()
+
+        self._server.trigger.pull_trigger(run)
+        if not done.wait(timeout=5):
+            log.warning("the web server's loop did not answer; closing its sockets from here")
+            action()
 
 
 def _content_length(environ: dict) -> int | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import actions, commands, events, views
+from handlers import actions, commands, events, shortcuts, views
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 def register_all(app: App, services: Services) -> None:
     commands.register(app, services)
+    shortcuts.register(app, services)
     events.register(app, services)
     actions.register(app, services)
     views.register(app, services)

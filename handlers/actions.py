@@ -1,5 +1,6 @@
 """Buttons on the case card and on the resubmit choice. Each acks, then goes through CaseActions.run, which
-authorizes the clicker on the server and audits the attempt."""
+authorizes the clicker on the server and audits the attempt. Purge and Block open a modal (views.py takes its
+submission, through CaseActions.run again)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ def register(app: App, services: Services) -> None:
             def reply(text: str, blocks: list[dict]) -> None:
                 respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-            actions.run(
-                action_id, user_id, action.get("value"), reply, lambda case_id: work(user_id, case_id, reply)
+            services.worker.submit(
+                actions.run,
+                action_id,
+                user_id,
+                action.get("value"),
+                reply,
+                lambda case_id: work(user_id, case_id, reply),
             )
 
         on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
@@ -36,3 +42,30 @@ def register(app: App, services: Services) -> None:
     responder_button(cards.RESUBMIT_NOW, actions.resubmit_now)
     responder_button(cards.RESUBMIT_LATER, actions.resubmit_later)
     responder_button(cards.DISMISS, actions.dismiss)
+    responder_button(cards.RESTORE, services.remediations.restore)
+    responder_button(cards.WHO_CLICKED, services.remediations.who_clicked)
+
+    def modal_button(action_id: str, open_modal: Callable[[str, int, str, Callable], None]) -> None:
+        # Purge and Block ask first, in a modal: the click's trigger_id opens it (it lives three seconds).
+        @app.action(action_id)
+        def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
+            ack()
+            user_id = body["user"]["id"]
+            trigger_id = body.get("trigger_id") or ""
+
+            def reply(text: str, blocks: list[dict]) -> None:
+                respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+            services.worker.submit(
+                actions.run,
+                action_id,
+                user_id,
+                action.get("value"),
+                reply,
+                lambda case_id: open_modal(user_id, case_id, trigger_id, reply),
+            )
+
+        on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
+
+    modal_button(cards.PURGE, services.remediations.open_purge_modal)
+    modal_button(cards.BLOCK, services.blocks.open_modal)

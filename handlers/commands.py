@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from bot import cards
@@ -18,10 +17,12 @@ COMMAND = "/report-phish"
 
 HELP = (
     "*How to report a suspicious email*\n"
-    "• `/report-phish` — opens a form: upload the email as a .eml file, or paste a link.\n"
+    "• `/report-phish` — opens a form: pick the email from your recent emails, upload it as a .eml or .msg"
+    " file, or paste a link.\n"
     "• `/report-phish https://suspicious.example/login` — reports a link at once.\n"
     "• `/report-phish status` — your recent reports and what Microsoft said.\n"
-    "• Or drop the .eml file into a report channel.\n"
+    "• In a thread or on any message: ⋯ → *Report as phishing* (the message's email, files or links).\n"
+    "• Or drop the .eml/.msg file, or forward the email, into a report channel.\n"
     "Security sends it to Microsoft Defender and tells you the outcome here."
 )
 
@@ -36,14 +37,32 @@ def register(app: App, services: Services) -> None:
             return
         if keyword == "status":
             ack()
-            text_out, blocks = cards.status_list(services.store.cases_reported_by(command["user_id"]))
-            respond(text=text_out, blocks=blocks, response_type="ephemeral")
+
+            def show_status() -> None:
+                text_out, blocks = cards.status_list(
+                    services.store.cases_reported_by(command["user_id"]),
+                    services.intake.language_of(command["user_id"]),
+                )
+                respond(text=text_out, blocks=blocks, response_type="ephemeral")
+
+            services.worker.submit(show_status)
             return
         if not text:
             ack()
-            view = cards.report_modal(max_upload_mb=services.settings.max_upload_mb)
-            view["private_metadata"] = json.dumps({"channel_id": command.get("channel_id")})
-            client.views_open(trigger_id=command["trigger_id"], view=view)
+            # The trigger expires in 3 s: the modal opens now, and the reporter's recent emails (a Graph
+            # call) are filled in after, unless mailboxes are known to be out of reach.
+            loading = services.intake.offers_recent_emails
+            channel_id = command.get("channel_id")
+            view = services.intake.report_form(channel_id=channel_id, loading=loading)
+            opened = client.views_open(trigger_id=command["trigger_id"], view=view)
+            if loading:
+                services.worker.submit(
+                    services.intake.fill_report_form,
+                    command["user_id"],
+                    opened["view"]["id"],
+                    opened["view"].get("hash"),
+                    channel_id,
+                )
             return
         ack(text="Thanks — phishbot is taking your report…")
 
@@ -51,4 +70,4 @@ def register(app: App, services: Services) -> None:
             respond(text=text_out, blocks=blocks, response_type="ephemeral", replace_original=False)
 
         reporter = Reporter(user_id=command["user_id"], channel_id=command.get("channel_id"))
-        services.intake.report_url(reporter, text, reply)
+        services.worker.submit(services.intake.report_url, reporter, text, reply)

@@ -22,6 +22,9 @@ def register(app: App, services: Services) -> None:
         if event.get("subtype") != "file_share" or not event.get("files"):
             return
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
-        if not services.store.first_time(f"event:{event_id}"):
-            return
-        services.intake.on_message_with_files(event)
+
+        def take_once() -> None:
+            if services.store.first_time(f"event:{event_id}"):
+                services.intake.on_message_with_files(event)
+
+        services.worker.submit(take_once)

@@ -1,9 +1,11 @@
-"""The report modal (callback_id report.submit). Checks what it can without I/O before ack, so the person
-sees field errors in the form; the report itself is made after ack."""
+"""The report modal (callback_id report.submit): one of my recent emails, an .eml/.msg upload, or a link. Checks
+what it can without I/O before ack, so the person sees field errors in the form; the report is made after ack.
+The Purge and Block confirmations (purge.submit, block.submit) ack at once and go through CaseActions.run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot import cards
@@ -21,12 +23,15 @@ def register(app: App, services: Services) -> None:
 
     @app.view(cards.REPORT_MODAL)
     def on_report_submitted(ack: Ack, body: dict, view: dict) -> None:
-        form = cards.read_report_modal(view.get("state") or {})
+        form = cards.read_report_modal(view.get("state") or {}, view.get("private_metadata"))
         errors = {}
-        if not form.files and not form.url:
-            errors["url"] = "Upload the email as a .eml file, or paste the suspicious link."
-        elif form.files and form.url:
-            errors["url"] = "Report one thing at a time: the file or the link."
+        chosen = sum(1 for given in (form.files, form.url, form.recent_id) if given)
+        if chosen == 0:
+            errors["url"] = (
+                "Pick one of your recent emails, upload the email as a .eml or .msg file, or paste the link."
+            )
+        elif chosen > 1:
+            errors["url"] = "Report one thing at a time: an email or a link."
         for file in form.files:
             size = file.get("size")
             if isinstance(size, int) and size > max_bytes:
@@ -45,14 +50,73 @@ def register(app: App, services: Services) -> None:
         category = (
             Category(form.category) if form.category in {c.value for c in Category} else Category.PHISHING
         )
-        if form.url:
-            services.intake.report_url(
-                reporter, form.url, reply, category=category, note=form.note, door=Door.MODAL
+        if form.recent_id:
+            services.worker.submit(
+                services.intake.report_from_mailbox,
+                reporter,
+                form.recent_id,
+                reply,
+                category=category,
+                note=form.note,
+            )
+        elif form.url:
+            services.worker.submit(
+                services.intake.report_url,
+                reporter,
+                form.url,
+                reply,
+                category=category,
+                note=form.note,
+                door=Door.MODAL,
             )
         else:
-            services.intake.report_slack_file(
-                reporter, form.files[0], reply, door=Door.MODAL, category=category, note=form.note
+            services.worker.submit(
+                services.intake.report_slack_file,
+                reporter,
+                form.files[0],
+                reply,
+                door=Door.MODAL,
+                category=category,
+                note=form.note,
             )
+
+    # Purge and Block confirmations. Authorization is judged again on submission: the modal's case id is only
+    # a claim, and the server decides.
+    def reply_in_soc(user_id: str) -> Callable[[str, list[dict]], None]:
+        def reply(text: str, blocks: list[dict]) -> None:
+            services.notifier.ephemeral(services.settings.soc_channel, user_id, text, blocks)
+
+        return reply
+
+    @app.view(cards.PURGE_MODAL)
+    def on_purge_submitted(ack: Ack, body: dict, view: dict) -> None:
+        ack()
+        form = cards.read_purge_modal(view)
+        user_id = body["user"]["id"]
+        reply = reply_in_soc(user_id)
+        services.worker.submit(
+            services.actions.run,
+            cards.PURGE_MODAL,
+            user_id,
+            form.case_id,
+            reply,
+            lambda case_id: services.remediations.purge(user_id, case_id, form.scope, form.action, reply),
+        )
+
+    @app.view(cards.BLOCK_MODAL)
+    def on_block_submitted(ack: Ack, body: dict, view: dict) -> None:
+        ack()
+        form = cards.read_block_modal(view)
+        user_id = body["user"]["id"]
+        reply = reply_in_soc(user_id)
+        services.worker.submit(
+            services.actions.run,
+            cards.BLOCK_MODAL,
+            user_id,
+            form.case_id,
+            reply,
+            lambda case_id: services.blocks.block(user_id, case_id, form.expires_days, form.note, reply),
+        )
 
 
 def _channel_from_metadata(metadata: str | None) -> str | None:

@@ -1,4 +1,10 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when CI provides one), TLS, the emulators, a bot."""
+"""Shared fixtures: the database (SQLite, or PostgreSQL for the whole suite), TLS, the emulators, a bot.
+
+The suite runs on one database at a time: SQLite by default; PostgreSQL with PHISHBOT_TEST_DATABASE=postgresql
+and PHISHBOT_TEST_POSTGRES_URL naming a server where each test gets a database of its own (`.ci/run` starts one
+and runs `make test` both ways). Tests that need several processes on one database (replicas) run in the
+PostgreSQL pass only.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +19,45 @@ for _proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PR
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 
 POSTGRES_ENV = "PHISHBOT_TEST_POSTGRES_URL"
+DATABASE_ENV = "PHISHBOT_TEST_DATABASE"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    if request.param == "sqlite":
+def suite_database() -> str:
+    """The database this run of the suite uses: "sqlite" or "postgresql"."""
+    kind = os.environ.get(DATABASE_ENV, "sqlite").strip().lower() or "sqlite"
+    if kind not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(f"{DATABASE_ENV} must be sqlite or postgresql, not {kind!r}")
+    if kind == "postgresql" and not os.environ.get(POSTGRES_ENV):
+        raise pytest.UsageError(
+            f"{DATABASE_ENV}=postgresql needs {POSTGRES_ENV}, e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres"
+            " (.ci/start-postgres starts a server and prints it)"
+        )
+    return kind
+
+
+def pytest_report_header(config):
+    return f"database: {suite_database()}"
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A fresh, empty database of the suite's kind."""
+    if suite_database() == "sqlite":
         yield f"sqlite:///{tmp_path / 'phishbot.db'}"
         return
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"PostgreSQL store tests need {POSTGRES_ENV} (.ci/run starts a server and sets it)")
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database, for tests of several replicas; they run in the PostgreSQL pass only."""
+    if suite_database() != "postgresql":
+        pytest.skip(f"runs in the PostgreSQL pass ({DATABASE_ENV}=postgresql; .ci/run does both)")
+    yield from _postgres_database()
+
+
+def _postgres_database():
+    base = os.environ[POSTGRES_ENV]
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
@@ -131,6 +166,7 @@ class RunningBot:
         from bot.runtime import Runtime
 
         slack, graph, tls, database_url = self._args
+        migrate_first(database_url)
         settings = Settings(**bot_environment(slack, graph, tls, database_url, **self._overrides))
         self.runtime = Runtime(settings, host="127.0.0.1").start()
         slack.app_url = f"http://127.0.0.1:{self.runtime.port}/slack/events"
@@ -159,8 +195,20 @@ def sqlite_url(tmp_path):
     return f"sqlite:///{tmp_path / 'phishbot.db'}"
 
 
+def migrate_first(database_url: str) -> None:
+    """What an operator does before starting replicas on PostgreSQL (`phishbot migrate`); SQLite migrates itself."""
+    if database_url.startswith("postgresql"):
+        from bot.store import Store
+
+        store = Store(database_url)
+        try:
+            store.migrate()
+        finally:
+            store.close()
+
+
 @pytest.fixture
-def bot(slack, graph, tls, sqlite_url):
-    running = RunningBot(slack, graph, tls, sqlite_url)
+def bot(slack, graph, tls, database_url):
+    running = RunningBot(slack, graph, tls, database_url)
     yield running
     running.stop()

@@ -21,12 +21,16 @@ from bot.domain import (
     AdminReview,
     Attachment,
     AuthResult,
+    BlockEntry,
+    BlockView,
     CaseAction,
     CaseKind,
     CaseStatus,
     CaseView,
     Category,
     DetectedFile,
+    RemediationState,
+    RemediationView,
     ReportedMessage,
     Verdict,
 )
@@ -35,7 +39,10 @@ from bot.safe_text import text_length
 ENUMS = json.loads((Path(__file__).parent / "fixtures" / "graph-openapi" / "enums.json").read_text())["enums"]
 NOW = datetime(2026, 11, 26, 17, 41, tzinfo=UTC)
 CASE_ID = 4217
-PORTAL = re.compile(r"<https://security\.microsoft\.com/reportsubmission\?viewid=(?:email|url)\|[^>]*>")
+PORTAL = re.compile(
+    r"<https://security\.microsoft\.com/(?:reportsubmission\?viewid=(?:email|url)|threatexplorerv3"
+    r"|action-center/history\?[A-Za-z0-9%=&._~-]+)\|[^>]*>"
+)
 LIVE_SCHEME = re.compile(r"(?i)(?:https?|ftp)://")
 HOSTILE_SUBJECT = "Invoice <!channel> <@U123> <https://evil.example|Microsoft> @here"
 
@@ -59,10 +66,12 @@ def email_message(**changes: Any) -> ReportedMessage:
         to=(Address("Ann", "ann@corp.example"),),
         date="2026-11-26T08:00:00+00:00",
         authentication=(
-            AuthResult("spf", "fail", "sender IP is 203.0.113.9", "mx.corp.example"),
-            AuthResult("dkim", "none", "message not signed", "mx.corp.example"),
-            AuthResult("dmarc", "fail", "action=quarantine header.from=evil.example", "mx.corp.example"),
-            AuthResult("compauth", "fail", "reason=000", "mx.corp.example"),
+            AuthResult("spf", "fail", "sender IP is 203.0.113.9", "mx.corp.example", trusted=True),
+            AuthResult("dkim", "none", "message not signed", "mx.corp.example", trusted=True),
+            AuthResult(
+                "dmarc", "fail", "action=quarantine header.from=evil.example", "mx.corp.example", trusted=True
+            ),
+            AuthResult("compauth", "fail", "reason=000", "mx.corp.example", trusted=True),
             AuthResult("spf", "pass", "forged upstream", "relay.evil.example"),
         ),
         antispam={"SCL": "5", "BCL": "0", "CAT": "PHSH", "SFV": "SPM"},
@@ -158,7 +167,103 @@ def states(kind: CaseKind) -> dict[str, CaseView]:
             actions=(CaseAction("resubmit_scheduled", "U0RESPONDER", NOW),),
             resubmit_due_at=NOW + timedelta(days=1),
         ),
+        "purging": case(
+            kind, verdict=verdict("phishing"), remediations=(remediation(RemediationState.RUNNING),)
+        ),
+        "purge_verifying": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(remediation(RemediationState.VERIFYING, done=12),),
+        ),
+        "purged": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(remediation(RemediationState.DONE, done=30),),
+            network_message_id="73ca4154-58d8-43d0-a890-08dc18c52e6d",
+        ),
+        "purge_partial": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(
+                remediation(
+                    RemediationState.PARTIAL,
+                    done=28,
+                    method="mailbox",
+                    remaining=("ann@corp.example", "<!channel>@evil.example"),
+                    error="Defender's remediate is not permitted here; using the mailbox API instead.",
+                ),
+            ),
+        ),
+        "purge_failed": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(
+                remediation(RemediationState.FAILED, done=0, error="Microsoft refused: 400 <b>x</b>"),
+            ),
+        ),
+        "hard_deleted": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(remediation(RemediationState.DONE, done=30, action="hardDelete"),),
+        ),
+        "restored": case(
+            kind,
+            verdict=verdict("phishing"),
+            remediations=(
+                remediation(RemediationState.DONE, done=30),
+                remediation(RemediationState.DONE, done=30, kind="restore", action="moveToInbox"),
+            ),
+        ),
+        "blocked": case(
+            kind, verdict=verdict("phishing"), blocks=(block_view("done", entries=BLOCK_ENTRIES),)
+        ),
+        "block_scheduled": case(kind, verdict=verdict("phishing"), blocks=(block_view("scheduled"),)),
+        "auto_block_skipped": case(
+            kind, verdict=verdict("phishing"), blocks=(block_view("skipped", error="a phishing simulation"),)
+        ),
     }
+
+
+def remediation(state: RemediationState, *, done: int = 0, **changes: Any) -> RemediationView:
+    base = RemediationView(
+        remediation_id=7,
+        kind="purge",
+        scope="message",
+        action="softDelete",
+        method="defender",
+        state=state,
+        requested_by="U0RESPONDER",
+        created_at=NOW - timedelta(minutes=30),
+        total=30,
+        done=done,
+        action_center_urls=(
+            'https://security.microsoft.com/action-center/history?filters={"bulkId":["b-1"]}&tid=t-1',
+            "https://evil.example/action-center/history",  # not Microsoft's: never a link
+        ),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+BLOCK_ENTRIES = (
+    BlockEntry("sender", "helpdesk@evil.example", "succeeded", "2026-12-26T17:41:00Z"),
+    BlockEntry("url", "evil.example", "succeeded", "2026-12-26T17:41:00Z"),
+    BlockEntry("fileHash", "ab" * 32, "succeeded", None),
+    BlockEntry("url", "<!channel> xn--80ak6aa92e.com", "skipped", None),
+)
+
+
+def block_view(state: str, **changes: Any) -> BlockView:
+    base = BlockView(
+        block_id=3,
+        state=state,
+        automatic=state == "skipped",
+        requested_by="U0RESPONDER" if state != "skipped" else "phishbot",
+        created_at=NOW - timedelta(minutes=10),
+        not_before=NOW + timedelta(hours=20),
+        expires_days=30,
+        sent_at=NOW - timedelta(minutes=9) if state == "done" else None,
+    )
+    return dataclasses.replace(base, **changes)
 
 
 ALL_STATES = [(kind, name) for kind in (CaseKind.EMAIL, CaseKind.URL) for name in states(kind)]
@@ -250,33 +355,50 @@ def test_every_state_renders_valid_and_safe(kind, state):
     assert f"#{CASE_ID}" in fallback
 
 
+EMAIL_ACTS = [cards.PURGE, cards.BLOCK, cards.WHO_CLICKED]
+AFTER_VERDICT = [cards.RESUBMIT, cards.DISMISS]
+
+
 @pytest.mark.parametrize(
-    ("state", "expected"),
+    ("state", "email", "url"),
     [
-        ("submitting", [cards.DISMISS]),
-        ("checking", [cards.DISMISS]),
-        ("phishing", [cards.RESUBMIT, cards.DISMISS]),
-        ("clean", [cards.RESUBMIT, cards.DISMISS]),
-        ("simulation", [cards.RESUBMIT, cards.DISMISS]),
-        ("gave_up", [cards.RESUBMIT, cards.DISMISS]),
-        ("resubmit_scheduled", [cards.RESUBMIT, cards.DISMISS]),
-        ("failed", [cards.RESUBMIT, cards.DISMISS]),
-        ("dismissed", []),
+        ("submitting", [cards.DISMISS], [cards.DISMISS]),
+        ("checking", [*EMAIL_ACTS, cards.DISMISS], [cards.WHO_CLICKED, cards.DISMISS]),
+        ("phishing", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("clean", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        # A simulation: no Purge, no Block (the card says why).
+        ("simulation", [cards.WHO_CLICKED, *AFTER_VERDICT], [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("gave_up", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("resubmit_scheduled", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("failed", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("dismissed", [], []),
+        # Restore only after a finished purge that removed copies, not while one runs, not after a hard delete.
+        ("purging", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        (
+            "purged",
+            [cards.PURGE, cards.RESTORE, cards.BLOCK, cards.WHO_CLICKED, *AFTER_VERDICT],
+            [cards.WHO_CLICKED, *AFTER_VERDICT],
+        ),
+        (
+            "purge_partial",
+            [cards.PURGE, cards.RESTORE, cards.BLOCK, cards.WHO_CLICKED, *AFTER_VERDICT],
+            [cards.WHO_CLICKED, *AFTER_VERDICT],
+        ),
+        ("purge_failed", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("hard_deleted", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("restored", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
     ],
 )
 @pytest.mark.parametrize("kind", [CaseKind.EMAIL, CaseKind.URL])
-def test_buttons_per_state_carry_the_case_id_only(kind, state, expected):
+def test_buttons_per_state_carry_the_case_id_only(kind, state, email, url):
     _, blocks = cards.case_card(states(kind)[state], now=NOW)
-    assert button_ids(blocks) == expected
+    assert button_ids(blocks) == (email if kind == CaseKind.EMAIL else url)
     assert all(button["value"] == str(CASE_ID) for button in buttons(blocks))
 
 
-def test_no_buttons_for_later_issues():
-    for kind, state in ALL_STATES:
-        _, blocks = cards.case_card(states(kind)[state], now=NOW)
-        assert not {"report.purge", "report.restore", "report.who_clicked", "report.block"} & set(
-            button_ids(blocks)
-        )
+def test_purge_is_the_danger_button():
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["phishing"], now=NOW)
+    assert [b.get("style") for b in buttons(blocks) if b["action_id"] == cards.PURGE] == ["danger"]
 
 
 def test_action_ids_are_the_stable_design_ids():
@@ -286,6 +408,13 @@ def test_action_ids_are_the_stable_design_ids():
         "report.dismiss",
     )
     assert (cards.RESUBMIT_NOW, cards.RESUBMIT_LATER) == ("report.resubmit_now", "report.resubmit_later")
+    assert (cards.PURGE, cards.RESTORE, cards.WHO_CLICKED, cards.BLOCK) == (
+        "report.purge",
+        "report.restore",
+        "report.who_clicked",
+        "report.block",
+    )
+    assert cards.PURGE_MODAL == "purge.submit"
 
 
 def test_checking_shows_progress():
@@ -661,12 +790,13 @@ def test_report_modal_validates(error):
     assert file_input["element"] == {
         "type": "file_input",
         "action_id": "file",
-        "filetypes": ["eml"],
+        "filetypes": ["eml", "msg"],
         "max_files": 1,
     }
     assert file_input["optional"] is True
     assert file_input["hint"]["text"].endswith("— up to 25 MB")
-    assert "Outlook: File → Save as" in file_input["hint"]["text"]
+    assert "File → Save as" in file_input["hint"]["text"]
+    assert "recent" not in {b.get("block_id") for b in view["blocks"]}  # mailboxes out of reach: no choice
     assert inputs["url"]["element"]["type"] == "url_text_input" and inputs["url"]["optional"] is True
     select = inputs["category"]["element"]
     assert [o["value"] for o in select["options"]] == ["phishing", "malware", "spam"]
@@ -821,3 +951,167 @@ def test_notice_escapes():
 def every_rendered_state() -> list[list[dict[str, Any]]]:
     """The blocks of every state of both kinds of case (used by the manifest test to find every button)."""
     return [cards.case_card(view, now=NOW)[1] for kind in CaseKind for view in states(kind).values()]
+
+
+# --- clean-up, blocks, the purge and block modals, who clicked ------------------------------------------
+
+
+def assert_valid_view(view: dict[str, Any]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        View(**view).validate_json()
+        for b in view["blocks"]:
+            Block.parse(b).validate_json()
+
+
+def test_clean_up_section_says_who_what_and_how_far():
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["purge_verifying"], now=NOW)
+    text = block(blocks, "remediation")
+    assert "*Purge* (soft delete, this message) by <@U0RESPONDER>" in text
+    assert "Microsoft accepted it; checking the mailboxes: 12 of 30 removed" in text
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["purged"], now=NOW)
+    text = block(blocks, "remediation")
+    assert "*30 of 30 removed*" in text and text.count("|Action center>") == 1  # the foreign URL is no link
+    assert "evil" not in text
+    links = block(blocks, "defender_links")
+    assert "<https://security.microsoft.com/threatexplorerv3|Threat Explorer>" in links
+    assert "`73ca4154-58d8-43d0-a890-08dc18c52e6d`" in links
+
+
+def test_a_partial_purge_names_what_is_left_and_why_escaped():
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["purge_partial"], now=NOW)
+    text = block(blocks, "remediation")
+    assert "28 of 30 removed" in text and "via the mailbox API" in text
+    assert "Not done: ann@corp[.]example, &lt;!channel&gt;@evil[.]example" in text
+    assert "using the mailbox API instead" in text
+
+
+def test_restore_reads_as_back_in_the_inbox():
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["restored"], now=NOW)
+    assert "*Restore* (move back to the Inbox, this message)" in block(blocks, "remediation")
+    assert "30 of 30 back in the Inbox" in block(blocks, "remediation")
+
+
+def test_block_section_lists_created_and_skipped_entries():
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["blocked"], now=NOW)
+    text = block(blocks, "block")
+    created, skipped = text.split("_Skipped by Microsoft")
+    assert "sender helpdesk@evil[.]example" in created and "URL evil[.]example" in created
+    assert f"file `{'ab' * 32}`" in created
+    assert "&lt;!channel&gt;" in skipped and "<!channel>" not in text
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["block_scheduled"], now=NOW)
+    assert "three times per 24 hours); goes <!date^" in block(blocks, "block")
+    _, blocks = cards.case_card(states(CaseKind.EMAIL)["auto_block_skipped"], now=NOW)
+    assert "Automatic block not made: a phishing simulation" in block(blocks, "block")
+
+
+def test_purge_modal_shows_counts_scope_and_action():
+    view = cards.purge_modal(
+        states(CaseKind.EMAIL)["phishing"], message_copies=(30, 30), campaign_copies=(44, 41), method="auto"
+    )
+    assert_valid_view(view)
+    assert view["callback_id"] == "purge.submit" and json.loads(view["private_metadata"]) == {
+        "case_id": CASE_ID
+    }
+    counts = block(view["blocks"], "purge_counts")
+    assert "*This message* is in 30 mailboxes" in counts and "44 copies in 41 mailboxes" in counts
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert [o["value"] for o in inputs["scope"]["options"]] == ["message", "campaign"]
+    assert [o["value"] for o in inputs["action"]["options"]] == [
+        "softDelete",
+        "hardDelete",
+        "moveToJunk",
+        "moveToDeletedItems",
+    ]
+    assert inputs["action"]["initial_option"]["value"] == "softDelete"
+    nothing = cards.purge_modal(
+        states(CaseKind.EMAIL)["phishing"], message_copies=(0, 0), campaign_copies=(0, 0), method="auto"
+    )
+    assert_valid_view(nothing)
+    assert "submit" not in nothing
+    for other in (cards.purge_modal_loading(CASE_ID), cards.purge_modal_problem(CASE_ID, "<!here> 403")):
+        assert_valid_view(other)
+        assert "submit" not in other
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        {},
+        {"private_metadata": "not json", "state": "junk"},
+        {"private_metadata": '{"case_id": "7; DROP"}', "state": {"values": {"scope": {"scope": 3}}}},
+        {"private_metadata": '{"case_id": true}'},
+    ],
+)
+def test_reading_the_modals_tolerates_junk(view):
+    form = cards.read_purge_modal(view)
+    assert form.case_id is None and (form.scope, form.action) == ("message", "softDelete")
+    block_form = cards.read_block_modal(view)
+    assert block_form.case_id is None and block_form.expires_days == 30 and block_form.note == ""
+
+
+def test_block_modal_shows_what_would_be_blocked_and_when_it_goes():
+    view_ = states(CaseKind.EMAIL)["malware_with_files"]
+    modal = cards.block_modal(view_, sends_in_24h=3, goes_at=NOW + timedelta(hours=3), now=NOW)
+    assert_valid_view(modal)
+    items = block(modal["blocks"], "block_items")
+    assert "helpdesk@evil[.]example" in items and "(or its domain evil[.]example)" in items
+    assert "URLs Microsoft detected (1)" in items and "URLs in the message (2)" in items
+    assert "`e3b0c44298fc1c149afbf4c8996fb924`" in items and f"`{'ab' * 32}`" in items
+    assert "sent this one 3 times" in block(modal["blocks"], "block_throttle")
+    assert "will be sent <!date^" in block(modal["blocks"], "block_throttle")
+    expiry = next(b for b in modal["blocks"] if b.get("block_id") == "expiry")["element"]
+    assert [o["value"] for o in expiry["options"]] == ["1", "7", "30", "90"]
+    assert expiry["initial_option"]["value"] == "30"
+    form = cards.read_block_modal(
+        {
+            "private_metadata": modal["private_metadata"],
+            "state": {
+                "values": {
+                    "expiry": {"expiry": {"selected_option": {"value": "90"}}},
+                    "note": {"note": {"value": "  seen twice  "}},
+                }
+            },
+        }
+    )
+    assert (form.case_id, form.expires_days, form.note) == (CASE_ID, 90, "seen twice")
+
+
+def click(user, url, *, through=False, action="ClickAllowed", minutes=10):
+    from bot.hunting import Click
+
+    return Click(NOW - timedelta(minutes=minutes), user, url, action, through, "Email", "nm-1")
+
+
+def test_who_clicked_puts_click_throughs_first_with_mentions_only_for_slack_people():
+    clicks = [
+        click("bob@corp.example", "https://evil.example/login", action="ClickBlocked", minutes=30),
+        click("ann@corp.example", "https://evil.example/login", through=True, minutes=20),
+        click("ann@corp.example", "https://evil.example/login?x=<!channel>", through=True, minutes=5),
+        click("<@U999>@evil.example", "https://evil.example/", minutes=3),
+    ]
+    fallback, blocks = cards.who_clicked(CASE_ID, clicks, {"ann@corp.example": "U0ANN0001"})
+    assert_valid_message(fallback, blocks)
+    assert_nothing_live(fallback, blocks)
+    assert "4 clicks by 3 people; *1 clicked through*" in block(blocks, "who_clicked")
+    assert block(blocks, "clicked_through").startswith(
+        ":rotating_light: *<@U0ANN0001> (ann@corp[.]example) clicked through the warning*"
+    )
+    assert ", 2 clicks" in block(blocks, "clicked_through")
+    others = block(blocks, "clicked")
+    assert "bob@corp[.]example" in others and "blocked" in others and "&lt;@U999&gt;" in others
+    assert "reset their password" in block(blocks, "follow_up")
+
+
+def test_who_clicked_with_no_clicks_says_so():
+    fallback, blocks = cards.who_clicked(CASE_ID, [], {})
+    assert_valid_message(fallback, blocks)
+    assert "nobody" in block(blocks, "who_clicked")
+
+
+def test_remediation_line_in_plain_words_for_a_notice():
+    line = cards.remediation_line(remediation(RemediationState.VERIFYING, done=12), plain=True)
+    assert line == (
+        "Purge (soft delete, this message) by U0RESPONDER at 2026-11-26 17:11 UTC, via Microsoft Defender: "
+        "Microsoft accepted it; checking the mailboxes: 12 of 30 removed"
+    )

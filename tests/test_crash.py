@@ -13,7 +13,7 @@ from importlib import resources
 
 import httpx
 import pytest
-from conftest import ALICE, INTAKE, SOC, bot_environment
+from conftest import ALICE, INTAKE, SOC, bot_environment, migrate_first
 
 from bot.domain import CaseStatus
 from bot.store import Store
@@ -51,8 +51,10 @@ def start_bot(environment: dict[str, str], port: int, log_path) -> subprocess.Po
 
 
 @pytest.mark.slow
-def test_kill_9_between_submission_and_verdict_still_delivers_one_card(slack, graph, tls, tmp_path):
-    database_url = f"sqlite:///{tmp_path / 'phishbot.db'}"
+def test_kill_9_between_submission_and_verdict_still_delivers_one_card(
+    slack, graph, tls, tmp_path, database_url
+):
+    migrate_first(database_url)
     environment = bot_environment(slack, graph, tls, database_url)
     port = free_port()
     slack.app_url = f"http://127.0.0.1:{port}/slack/events"

@@ -15,15 +15,20 @@ from bot.sandbox.tls import make_client_certificate
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 
 
-def test_a_certificate_credential_signs_in_and_the_report_completes(slack, tls, tmp_path, sqlite_url):
+def test_a_certificate_credential_signs_in_and_the_report_completes(slack, tls, tmp_path, database_url):
     certificate = make_client_certificate()
     pem_path = tmp_path / "phishbot.pem"
     pem_path.write_bytes(certificate.pem)
     graph = GraphEmulator(
-        tls, client_secret=None, client_certificate=certificate, verdict_after=0.3,
+        tls,
+        client_secret=None,
+        client_certificate=certificate,
+        verdict_after=0.3,
         request_validator=validate_graph_request,
     ).start()
-    bot = RunningBot(slack, graph, tls, sqlite_url, MS_CLIENT_SECRET=None, MS_CLIENT_CERTIFICATE=str(pem_path))
+    bot = RunningBot(
+        slack, graph, tls, database_url, MS_CLIENT_SECRET=None, MS_CLIENT_CERTIFICATE=str(pem_path)
+    )
     try:
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
         slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=15)
@@ -36,13 +41,15 @@ def test_a_certificate_credential_signs_in_and_the_report_completes(slack, tls, 
     assert graph.validation_errors == []
 
 
-def test_no_secret_reaches_a_log_line(slack, graph, tls, sqlite_url, caplog):
+def test_no_secret_reaches_a_log_line(slack, graph, tls, database_url, caplog):
     caplog.set_level(logging.DEBUG)
-    bot = RunningBot(slack, graph, tls, sqlite_url)
+    bot = RunningBot(slack, graph, tls, database_url)
     try:
         graph.fail_next("POST /beta/security/threatSubmission/emailThreats", status=503)
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-        slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=15)
+        slack.wait_for(
+            lambda: bot.store.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=15
+        )
         slack.slash_command(ALICE, "https://evil.example/login", channel_id=INTAKE)
         slack.wait_for(lambda: bot.store.case_view(2).status is CaseStatus.VERDICT, timeout=15)
     finally:

@@ -232,12 +232,18 @@ def test_dismiss_tells_every_reporter(bot, slack, graph):
     assert [a.action for a in bot.store.case_view(1).actions] == ["dismissed"]
 
 
-def test_healthz_and_readyz(bot):
+def test_healthz_and_readyz(bot, slack):
     import httpx
 
     assert httpx.get(f"http://127.0.0.1:{bot.port}/healthz").status_code == 200
-    ready = httpx.get(f"http://127.0.0.1:{bot.port}/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "scheduler": True}
+    # Ready once Slack's auth.test has answered (HTTP mode has no connection to watch).
+    ready = slack.wait_for(
+        lambda: (r := httpx.get(f"http://127.0.0.1:{bot.port}/readyz")).status_code == 200 and r
+    )
+    body = ready.json()
+    assert body["checks"] == {"database": True, "slack": True, "scheduler": True}
+    assert body["scheduler"] == "leader" and body["mode"] == "http"
+    assert slack.calls_to("auth.test")
 
 
 def test_report_phish_alone_opens_the_form_and_an_uploaded_eml_is_reported(bot, slack, graph):

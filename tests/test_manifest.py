@@ -152,3 +152,17 @@ def test_the_report_modal_has_a_listener(app):
         "view": {"type": "modal", "callback_id": cards.REPORT_MODAL, "state": {"values": {}}},
     }
     assert has_listener(app, "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded")
+
+
+@pytest.mark.parametrize("callback_id", ["purge.submit", "block.submit"])
+def test_the_purge_and_block_modals_have_listeners(app, callback_id):
+    from bot import cards
+
+    assert callback_id in (cards.PURGE_MODAL, cards.BLOCK_MODAL)
+    payload = {
+        "type": "view_submission",
+        "user": {"id": "U0SAMSOC1"},
+        "team": {"id": "T0SANDBOX"},
+        "view": {"type": "modal", "callback_id": callback_id, "state": {"values": {}}},
+    }
+    assert has_listener(app, "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded")

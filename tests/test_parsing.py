@@ -222,10 +222,10 @@ def test_shared_office365_sample_headers():
     }
     # Exchange Online's form: no authserv-id, stray "; tyrellcorp.io;" pieces, reason=905 for compauth.
     assert message.authentication == (
-        AuthResult("spf", "none", "sender IP is 216.71.148.252", ""),
-        AuthResult("dkim", "none", "message not signed", ""),
-        AuthResult("dmarc", "none", "", ""),
-        AuthResult("compauth", "none", "905", ""),
+        AuthResult("spf", "none", "sender IP is 216.71.148.252", "", trusted=True),
+        AuthResult("dkim", "none", "message not signed", "", trusted=True),
+        AuthResult("dmarc", "none", "", "", trusted=True),
+        AuthResult("compauth", "none", "905", "", trusted=True),
     )
     assert message.return_path == "root@vps.server.com"
     assert message.to == (Address("", "rachael@tyrellcorp.io"),)
@@ -302,11 +302,12 @@ def test_sample_credential_phish():
         "https://login-micros0ft-secure.example/privacy",
     )
     assert message.authentication == (
-        AuthResult("spf", "fail", "sender IP is 203.0.113.45", ""),
-        AuthResult("dkim", "none", "message not signed", ""),
-        AuthResult("dmarc", "fail", "", ""),
-        AuthResult("compauth", "fail", "000", ""),
-        # added by the sender's own server, lower down: kept, after the receiving organisation's results
+        AuthResult("spf", "fail", "sender IP is 203.0.113.45", "", trusted=True),
+        AuthResult("dkim", "none", "message not signed", "", trusted=True),
+        AuthResult("dmarc", "fail", "", "", trusted=True),
+        AuthResult("compauth", "fail", "000", "", trusted=True),
+        # added by the sender's own server, lower down: kept, after the receiving organisation's results,
+        # and not trusted (the sender could have written them)
         AuthResult("spf", "pass", "", "mail.login-micros0ft-secure.example"),
         AuthResult("dkim", "pass", "", "mail.login-micros0ft-secure.example"),
         AuthResult("dmarc", "pass", "", "mail.login-micros0ft-secure.example"),
@@ -347,7 +348,9 @@ def test_sample_invoice_attachments_match_an_independent_decode():
     assert message.urls == ()  # links inside attachments are not the message's links
     dmarc = [r for r in message.authentication if r.method == "dmarc"]
     assert dmarc == [
-        AuthResult("dmarc", "fail", "SPF not aligned (relaxed), DKIM not aligned", "mx1.contoso.example")
+        AuthResult(
+            "dmarc", "fail", "SPF not aligned (relaxed), DKIM not aligned", "mx1.contoso.example", True
+        )
     ]
     assert message.flags == ()
 
@@ -525,12 +528,12 @@ def test_authentication_results_rfc8601_with_reasons_and_several_headers():
         "\tdmarc=pass (p=none (monitor)) header.from=contoso.example",
     )
     assert parse_message(raw).authentication == (
-        AuthResult("spf", "fail", "sender not permitted; see policy", "mx.contoso.example"),
-        AuthResult("dkim", "fail", "signature verification failed; bad key", "mx.contoso.example"),
-        AuthResult("dmarc", "fail", "policy", "mx.contoso.example"),
-        AuthResult("arc", "none", "", "mx.contoso.example"),
-        AuthResult("auth", "pass", "nested (comment) here", "mx.contoso.example"),
-        AuthResult("dmarc", "pass", "p=none (monitor)", "spoof.evil.example"),
+        AuthResult("spf", "fail", "sender not permitted; see policy", "mx.contoso.example", True),
+        AuthResult("dkim", "fail", "signature verification failed; bad key", "mx.contoso.example", True),
+        AuthResult("dmarc", "fail", "policy", "mx.contoso.example", True),
+        AuthResult("arc", "none", "", "mx.contoso.example", True),
+        AuthResult("auth", "pass", "nested (comment) here", "mx.contoso.example", True),
+        AuthResult("dmarc", "pass", "p=none (monitor)", "spoof.evil.example", False),
     )
 
 
@@ -543,19 +546,21 @@ def test_authentication_results_exchange_online_form():
         " header.from=contoso.example;compauth=pass reason=109",
     )
     assert parse_message(raw).authentication == (
-        AuthResult("spf", "pass", "sender IP is 198.51.100.7", ""),
-        AuthResult("dkim", "pass", "signature was verified", ""),
-        AuthResult("dmarc", "bestguesspass", "", ""),
-        AuthResult("compauth", "pass", "109", ""),
+        AuthResult("spf", "pass", "sender IP is 198.51.100.7", "", True),
+        AuthResult("dkim", "pass", "signature was verified", "", True),
+        AuthResult("dmarc", "bestguesspass", "", "", True),
+        AuthResult("compauth", "pass", "109", "", True),
     )
 
 
 def test_unterminated_quotes_and_comments_in_authentication_results():
     raw = build(*BASE, 'Authentication-Results: x.example; spf=pass reason="never closed', "X-Other: 1")
     message = parse_message(raw)
-    assert message.authentication == (AuthResult("spf", "pass", "never closed", "x.example"),)
+    assert message.authentication == (AuthResult("spf", "pass", "never closed", "x.example", True),)
     raw = build(*BASE, "Authentication-Results: x.example; dkim=fail (((never closed")
-    assert parse_message(raw).authentication == (AuthResult("dkim", "fail", "((never closed", "x.example"),)
+    assert parse_message(raw).authentication == (
+        AuthResult("dkim", "fail", "((never closed", "x.example", True),
+    )
 
 
 def test_antispam_headers():

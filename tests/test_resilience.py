@@ -63,7 +63,18 @@ def test_a_429_inside_a_batch_is_retried_for_that_submission(bot, slack, graph):
 def test_microsoft_down_for_the_whole_retry_budget_keeps_the_report_queued(bot, slack, graph):
     graph.fail_next(EMAIL_POST, status=503, times=5)
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.due_to_send(_far_future()) and not bot.store.dirty_cards(), timeout=30)
+    posts = lambda: [r for r in graph.requests if r.method == "POST" and r.path.endswith("/emailThreats")]  # noqa: E731
+    # All five attempts failed, the submission is queued for later (not due now), and the card is drawn.
+    slack.wait_for(
+        lambda: (
+            len(posts()) == 5
+            and not bot.store.due_to_send()
+            and bot.store.due_to_send(_far_future())
+            and slack.messages(SOC)
+            and not bot.store.dirty_cards()
+        ),
+        timeout=30,
+    )
     view = bot.store.case_view(1)
     assert view.status is CaseStatus.SUBMITTING
     assert graph.submissions == {}
@@ -77,7 +88,7 @@ def test_a_permanent_refusal_reaches_the_soc_card(bot, slack, graph):
     )
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
-    slack.wait_for(lambda: not bot.store.dirty_cards())
+    slack.wait_for(lambda: "Invalid content" in str([m.blocks for m in slack.messages(SOC)]))
     [card] = slack.messages(SOC)
     assert "Invalid content" in str(card.blocks)
 
@@ -98,9 +109,9 @@ def test_a_restart_between_submission_and_verdict_edits_the_same_card(bot, slack
 
 @pytest.mark.parametrize("open_submissions", [100])
 def test_one_verdict_round_reads_n_submissions_in_n_over_20_requests(
-    slack, graph, tls, sqlite_url, open_submissions
+    slack, graph, tls, database_url, open_submissions
 ):
-    settings = Settings(**bot_environment(slack, graph, tls, sqlite_url, PHISHBOT_POLL_SCHEDULE="1"))
+    settings = Settings(**bot_environment(slack, graph, tls, database_url, PHISHBOT_POLL_SCHEDULE="1"))
     services = build_services(settings)
     try:
         services.store.migrate()

@@ -33,9 +33,17 @@ Behaviour worth knowing when writing a client against it:
   inner batch responses; each inner request judged by its own headers) carries `unknownFutureValue` in place of
   members declared after the sentinel (result category/detail, admin review result, mailbox setting flags), as
   Graph does. Rules 1 and 4 above produce such members.
+* **Block results.** A submission carrying `tenantAllowOrBlockListAction` reports, once its verdict is due, one
+  `results[]` entry per sender, detected URL host and detected file: `succeeded`, or `skipped` when that entry is
+  on `tenant_block_list` already (earlier blocks fill it; a test may seed it).
+* **Defender for purges** (advanced hunting, `analyzedEmails/remediate`, the mailbox API by Internet-Message-ID)
+  lives in `bot.sandbox.defender`: `DefenderTenant().attach(emulator)` adds those routes.
 * **Errors** have Graph's shape `{"error": {"code", "message", "innerError"}}`; unknown paths answer 400 (as Graph
   does for an unknown segment), unknown ids 404 `ResourceNotFound`, a missing or expired token 401
   `InvalidAuthenticationToken`. Timestamps have seven fractional digits, like Graph's.
+* **Tokens** are JWTs (RS256-shaped, signed by nobody: the bot never verifies them, Graph would) whose `roles`
+  claim lists the application permissions granted: `roles=` at construction or `granted_roles` later (tokens
+  issued afterwards carry it), default `ALL_ROLES`. `phishbot doctor` reads that claim.
 * **Fault injection** (`fail_next`), **recording** (`requests`, secrets redacted) and an optional **request
   validator** (a schema check; problems answer 400 and land in `validation_errors`) serve the tests.
 
@@ -141,6 +149,15 @@ MAX_BATCH_REQUESTS = 20
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 TOKEN_LIFETIME = 3599
+# Every application permission some phishbot feature uses (design §5); what an emulator grants by default.
+ALL_ROLES = (
+    "ThreatSubmission.ReadWrite.All",
+    "ThreatSubmission.Read.All",
+    "ThreatHunting.Read.All",
+    "SecurityAnalyzedMessage.ReadWrite.All",
+    "Mail.ReadWrite",
+    "Mail.Read",
+)
 _CLOCK_SKEW = 300  # seconds of client clock error tolerated in client assertions, as Entra does
 _GRAPH_CONTENT_TYPE = (
     "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -214,7 +231,7 @@ class RecordedRequest:
 
 Outcome = Callable[[str, dict[str, Any]], dict[str, Any]]
 RequestValidator = Callable[[str, str, dict[str, Any] | None], list[str]]
-RouteHandler = Callable[[RecordedRequest], tuple[Any, ...]]
+RouteHandler = Callable[[RecordedRequest], tuple[Any, ...] | None]
 
 
 # --- internal types -----------------------------------------------------------------------------------------
@@ -248,6 +265,20 @@ class _Submission:
     result: dict[str, Any]
     extras: dict[str, Any]
     settled: bool = False
+
+
+@dataclass
+class _MailboxMessage:
+    id: str
+    mailbox: str  # lower-case address (userPrincipalName)
+    mime: bytes
+    subject: str
+    sender_name: str
+    sender_address: str
+    internet_message_id: str | None
+    received: datetime
+    folder: str
+    is_draft: bool
 
 
 @dataclass
@@ -676,8 +707,10 @@ class GraphEmulator:
         client_certificate: ClientCertificate | None = None,
         verdict_after: float = 2.0,
         request_validator: RequestValidator | None = None,
+        roles: tuple[str, ...] | list[str] = ALL_ROLES,
     ) -> None:
         self.tls = tls
+        self.granted_roles: tuple[str, ...] = tuple(roles)
         self.tenant_id = tenant_id
         self.client_id = client_id
         self._client_secret = client_secret
@@ -698,6 +731,12 @@ class GraphEmulator:
         self._submissions: dict[str, _Submission] = {}
         self._sequence = 0
         self._routes: list[tuple[str, tuple[str, ...], RouteHandler]] = []
+        # The tenant's Tenant Allow/Block List as block submissions fill it: (entry type, lower-case value).
+        # Tests may seed it to see Microsoft skip an entry that exists already.
+        self.tenant_block_list: set[tuple[str, str]] = set()
+        self._mailboxes: dict[str, list[_MailboxMessage]] = {}
+        # False: the app registration lacks a mail permission, and mailbox calls answer 403 as Graph does.
+        self.mail_access = True
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -771,10 +810,32 @@ class GraphEmulator:
 
     def issue_token(self) -> str:
         """A valid access token without the OAuth dance (for tests that drive Graph with plain httpx)."""
-        token = secrets.token_urlsafe(32)
+        token = self._jwt()
         with self._lock:
             self._tokens[token] = time.monotonic() + TOKEN_LIFETIME
         return token
+
+    def _jwt(self) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "kid": "sandbox"}
+        claims = {
+            "aud": self.base_url if self._server else "https://graph.microsoft.com",
+            "iss": f"https://sts.windows.net/{self.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "appid": self.client_id,
+            "tid": self.tenant_id,
+            "idtyp": "app",
+            "roles": list(self.granted_roles),
+            "uti": secrets.token_urlsafe(16),
+        }
+
+        def part(value: Any) -> str:
+            raw = value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
+            return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+        return ".".join((part(header), part(claims), part(secrets.token_bytes(64))))
 
     @property
     def issued_tokens(self) -> list[str]:
@@ -816,7 +877,8 @@ class GraphEmulator:
             self._faults.clear()
 
     def add_route(self, route: str, handler: RouteHandler) -> None:
-        """Serve another Graph call: `handler(request)` returns `(status, json_body)` or `(status, body, headers)`.
+        """Serve another Graph call: `handler(request)` returns `(status, json_body)` or `(status, body, headers)`,
+        or None to let the next route (or the built-in one) answer.
 
         Added routes are tried before the built-in ones and go through the same token check, validation,
         fault injection and batching.
@@ -824,6 +886,48 @@ class GraphEmulator:
         method, segments = _parse_route(route)
         with self._lock:
             self._routes.append((method, segments, handler))
+
+    def add_mailbox_message(
+        self,
+        mailbox: str,
+        mime: bytes,
+        *,
+        received: datetime | None = None,
+        folder: str = "inbox",
+        is_draft: bool = False,
+    ) -> str:
+        """Put a message (RFC 822 bytes) in a mailbox; returns its Graph id. `received` defaults to now."""
+        facts = _read_email_facts(mime)
+        try:
+            parsed = BytesParser(policy=policy.compat32).parsebytes(mime, headersonly=True)
+            sender_name, sender_address = parseaddr(_header_text(parsed, "From") or "")
+        except Exception:  # noqa: BLE001 -- a test may seed a broken message on purpose
+            sender_name, sender_address = "", ""
+        message_id = "AAMkAD" + base64.urlsafe_b64encode(secrets.token_bytes(96)).decode().rstrip("=")
+        when = received or datetime.now(UTC)
+        when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        with self._lock:
+            self._mailboxes.setdefault(mailbox.strip().lower(), []).append(
+                _MailboxMessage(
+                    id=message_id,
+                    mailbox=mailbox.strip().lower(),
+                    mime=bytes(mime),
+                    subject=facts.subject or "",
+                    sender_name=sender_name,
+                    sender_address=sender_address,
+                    internet_message_id=facts.internet_message_id,
+                    received=when,
+                    folder=folder,
+                    is_draft=is_draft,
+                )
+            )
+        return message_id
+
+    def mailbox(self, mailbox: str) -> list[dict[str, Any]]:
+        """The messages of a mailbox as Graph lists them (newest first), for assertions."""
+        with self._lock:
+            stored = list(self._mailboxes.get(mailbox.strip().lower(), ()))
+        return [_message_resource(m) for m in sorted(stored, key=lambda m: m.received, reverse=True)]
 
     def settle(self, submission_id: str | None = None) -> None:
         """Make the verdict of one submission (or all) due now."""
@@ -984,7 +1088,10 @@ class GraphEmulator:
         for route_method, pattern, handler in routes:
             if route_method == method and _segments_match(pattern, segments):
                 request = RecordedRequest(method, path, query, headers, body, in_batch)
-                return _custom_reply(handler(request))
+                answer = handler(request)
+                if answer is None:
+                    continue  # the route passes: a later route, or the built-in one, answers
+                return _custom_reply(answer)
         if rest == ("$batch",):
             if method != "POST":
                 return _Reply(405, graph_error(405, "Use POST for $batch."))
@@ -1004,7 +1111,75 @@ class GraphEmulator:
                 return self._get(kind, rest[3], include_unknown)
             if len(rest) in (3, 4):
                 return _Reply(405, graph_error(405, f"{method} is not supported on this resource."))
+        if len(rest) >= 3 and rest[0] == "users" and rest[2] == "messages" and version == "v1.0":
+            return self._mailbox_request(method, rest[1], rest[3:], query)
         return _Reply(400, graph_error(400, f"The sandbox does not serve {method} {path}."))
+
+    # -- mailboxes (/users/{id}/messages) -----------------------------------------------------------------------
+
+    def _mailbox_request(
+        self, method: str, user: str, rest: tuple[str, ...], query: dict[str, str]
+    ) -> _Reply:
+        if not self.mail_access:
+            return _Reply(
+                403,
+                graph_error(403, "Access is denied. Check credentials and try again.", "ErrorAccessDenied"),
+            )
+        with self._lock:
+            if user.lower() not in self._mailboxes:
+                return _Reply(
+                    404,
+                    graph_error(404, f"The user {user} was not found or has no mailbox.", "ErrorInvalidUser"),
+                )
+            stored = list(self._mailboxes[user.lower()])
+        if method != "GET":
+            return _Reply(405, graph_error(405, f"{method} is not supported on this resource."))
+        if not rest:
+            return self._list_messages(stored, query)
+        found = next((m for m in stored if m.id == rest[0]), None)
+        if found is None:
+            return _Reply(
+                404, graph_error(404, "The specified object was not found in the store.", "ErrorItemNotFound")
+            )
+        if len(rest) == 1:
+            return _Reply(200, _select(_message_resource(found), query.get("$select")))
+        if rest[1:] == ("$value",):
+            return _Reply(200, found.mime, {"Content-Type": "text/plain"})
+        return _Reply(400, graph_error(400, "The sandbox does not serve this message segment."))
+
+    def _list_messages(self, stored: list[_MailboxMessage], query: dict[str, str]) -> _Reply:
+        options = {key.lower(): value for key, value in query.items()}
+        try:
+            clauses = parse_message_filter(options.get("$filter", ""))
+        except ValueError as problem:
+            return _Reply(400, graph_error(400, f"Invalid filter clause: {problem}", "BadRequest"))
+        order = options.get("$orderby", "").strip()
+        if order and order not in ("receivedDateTime desc", "receivedDateTime asc", "receivedDateTime"):
+            return _Reply(400, graph_error(400, "The sandbox orders messages by receivedDateTime only."))
+        if order and clauses and clauses[0][0] != "receivedDateTime":
+            # Exchange insists the $orderby property come first in a $filter that is given with it.
+            return _Reply(
+                400,
+                graph_error(
+                    400,
+                    "The restriction or sort order is too complex for this operation.",
+                    "InefficientFilter",
+                ),
+            )
+        try:
+            top = int(options.get("$top") or 10)
+        except ValueError:
+            return _Reply(400, graph_error(400, "Invalid $top value."))
+        if not 1 <= top <= 1000:
+            return _Reply(400, graph_error(400, "Invalid $top value."))
+        matching = [m for m in stored if all(_message_matches(m, clause) for clause in clauses)]
+        matching.sort(key=lambda m: m.received, reverse=not order.endswith(" asc"))
+        owner = quote(stored[0].mailbox) if stored else ""
+        body = {
+            "@odata.context": f"{self.base_url}/v1.0/$metadata#users('{owner}')/messages",
+            "value": [_select(_message_resource(m), options.get("$select")) for m in matching[:top]],
+        }
+        return _Reply(200, body)
 
     # -- identity ----------------------------------------------------------------------------------------------
 
@@ -1341,8 +1516,7 @@ class GraphEmulator:
                 self._settle(submission)
             return copy.deepcopy(submission.obj)
 
-    @staticmethod
-    def _settle(submission: _Submission) -> None:
+    def _settle(self, submission: _Submission) -> None:
         obj = submission.obj
         obj["result"] = {
             "category": None,
@@ -1357,7 +1531,7 @@ class GraphEmulator:
         obj.update(extras)
         action = obj.get("tenantAllowOrBlockListAction")
         if isinstance(action, dict):
-            action["results"] = _block_results(obj, action)
+            action["results"] = _block_results(obj, action, self.tenant_block_list)
         submission.settled = True
 
     @staticmethod
@@ -1588,8 +1762,12 @@ def _block_action(action: Any) -> dict[str, Any] | None:
     }
 
 
-def _block_results(obj: dict[str, Any], action: dict[str, Any]) -> list[dict[str, Any]]:
-    """The Tenant Allow/Block List entries Microsoft reports for a submission with an allow/block action."""
+def _block_results(
+    obj: dict[str, Any], action: dict[str, Any], existing: set[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The Tenant Allow/Block List entries Microsoft reports for a submission with an allow/block action: an
+    entry already on the tenant's list (`existing`: entry type, lower-case value) is `skipped`, as Microsoft
+    skips a duplicate; a new one `succeeded` and is added to the list."""
     entries: list[tuple[str, str]] = []
     if obj.get("sender"):
         entries.append(("sender", str(obj["sender"])))
@@ -1599,13 +1777,137 @@ def _block_results(obj: dict[str, Any], action: dict[str, Any]) -> list[dict[str
         for item in obj["result"].get("detectedFiles") or []
         if isinstance(item, dict) and item.get("fileHash")
     )
-    return [
-        {
-            "identity": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{obj['id']}:{entry_type}:{value}")),
-            "value": value,
-            "entryType": entry_type,
-            "expirationDateTime": action.get("expirationDateTime"),
-            "status": "succeeded",
-        }
-        for entry_type, value in entries
-    ]
+    results = []
+    for entry_type, value in entries:
+        key = (entry_type, value.lower())
+        status = "skipped" if key in existing else "succeeded"
+        existing.add(key)
+        results.append(
+            {
+                "identity": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{obj['id']}:{entry_type}:{value}")),
+                "value": value,
+                "entryType": entry_type,
+                "expirationDateTime": action.get("expirationDateTime"),
+                "status": status,
+            }
+        )
+    return results
+
+
+# --- mailbox $filter: the few clauses the bot sends, parsed strictly (values are attacker text) ----------------
+
+_FILTER_FIELDS = {
+    "receivedDateTime": "datetime",
+    "subject": "string",
+    "from/emailAddress/address": "string",
+    "internetMessageId": "string",
+    "isDraft": "bool",
+}
+_FILTER_OPERATORS = {
+    "datetime": ("eq", "ne", "ge", "gt", "le", "lt"),
+    "string": ("eq", "ne"),
+    "bool": ("eq", "ne"),
+}
+_FILTER_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,7})?)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def parse_message_filter(text: str) -> list[tuple[str, str, Any]]:
+    """`field op value [and field op value]...` -> [(field, op, value)]. Raises ValueError on anything else:
+    an unknown field or operator, an unterminated or wrongly escaped string literal, text after a value."""
+    clauses: list[tuple[str, str, Any]] = []
+    position = 0
+    text = text.strip()
+    while position < len(text):
+        match = re.compile(r"([A-Za-z/]+) (eq|ne|ge|gt|le|lt) ").match(text, position)
+        if match is None:
+            raise ValueError(f"expected 'field operator value' at character {position}")
+        field_name, operator = match.group(1), match.group(2)
+        kind = _FILTER_FIELDS.get(field_name)
+        if kind is None:
+            raise ValueError(f"the sandbox cannot filter on {field_name!r}")
+        if operator not in _FILTER_OPERATORS[kind]:
+            raise ValueError(f"{operator} is not supported for {field_name}")
+        position = match.end()
+        if kind == "string":
+            if text[position : position + 1] != "'":
+                raise ValueError(f"{field_name} takes a quoted string")
+            position += 1
+            value_chars: list[str] = []
+            while True:
+                if position >= len(text):
+                    raise ValueError("unterminated string literal")
+                char = text[position]
+                if char == "'":
+                    if text[position + 1 : position + 2] == "'":
+                        value_chars.append("'")
+                        position += 2
+                        continue
+                    position += 1
+                    break
+                value_chars.append(char)
+                position += 1
+            value: Any = "".join(value_chars)
+        elif kind == "datetime":
+            literal = _FILTER_DATETIME.match(text, position)
+            if literal is None:
+                raise ValueError(f"{field_name} takes a date and time like 2026-11-24T09:14:00Z")
+            value = datetime.fromisoformat(literal.group().replace("Z", "+00:00"))
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            position = literal.end()
+        else:
+            literal = re.compile(r"true|false").match(text, position)
+            if literal is None:
+                raise ValueError(f"{field_name} takes true or false")
+            value = literal.group() == "true"
+            position = literal.end()
+        clauses.append((field_name, operator, value))
+        if position < len(text):
+            joiner = re.compile(r" and ").match(text, position)
+            if joiner is None:
+                raise ValueError(f"expected ' and ' at character {position}")
+            position = joiner.end()
+            if position >= len(text):
+                raise ValueError("a clause must follow 'and'")
+    return clauses
+
+
+def _message_matches(message: _MailboxMessage, clause: tuple[str, str, Any]) -> bool:
+    field_name, operator, wanted = clause
+    actual: Any = {
+        "receivedDateTime": message.received,
+        "subject": message.subject,
+        "from/emailAddress/address": message.sender_address,
+        "internetMessageId": message.internet_message_id or "",
+        "isDraft": message.is_draft,
+    }[field_name]
+    if isinstance(wanted, str):
+        # Exchange compares strings without regard to case.
+        actual, wanted = str(actual).casefold(), wanted.casefold()
+    return {
+        "eq": actual == wanted,
+        "ne": actual != wanted,
+        "ge": actual >= wanted,
+        "gt": actual > wanted,
+        "le": actual <= wanted,
+        "lt": actual < wanted,
+    }[operator]
+
+
+def _message_resource(message: _MailboxMessage) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "subject": message.subject,
+        "from": {"emailAddress": {"name": message.sender_name, "address": message.sender_address}},
+        "receivedDateTime": message.received.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "internetMessageId": message.internet_message_id,
+        "isDraft": message.is_draft,
+        "parentFolderId": message.folder,
+    }
+
+
+def _select(resource: dict[str, Any], select: str | None) -> dict[str, Any]:
+    if not select:
+        return resource
+    wanted = {name.strip() for name in select.split(",") if name.strip()}
+    return {key: value for key, value in resource.items() if key in wanted or key == "id"}

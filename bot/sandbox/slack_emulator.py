@@ -50,10 +50,28 @@ RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 SLACK_ACK_DEADLINE = 3.0
 
+# What an emulator grants by default (the scopes manifest.yml asks for); `SlackEmulator(scopes=...)` narrows it.
 BOT_SCOPES = (
-    "commands,chat:write,files:read,files:write,channels:history,groups:history,im:write,"
-    "users:read,users:read.email,usergroups:read"
+    "commands,chat:write,files:read,files:write,channels:history,groups:history,channels:read,groups:read,"
+    "im:write,users:read,users:read.email,usergroups:read"
 )
+# Methods that answer `missing_scope` unless one of these scopes was granted (as Slack does).
+METHOD_SCOPES: dict[str, tuple[str, ...]] = {
+    "chat.postMessage": ("chat:write",),
+    "chat.update": ("chat:write",),
+    "chat.delete": ("chat:write",),
+    "chat.postEphemeral": ("chat:write",),
+    "conversations.open": ("im:write", "mpim:write", "channels:manage", "groups:write"),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.replies": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
+    "users.info": ("users:read",),
+    "users.lookupByEmail": ("users:read.email",),
+    "usergroups.users.list": ("usergroups:read",),
+    "files.info": ("files:read",),
+    "files.getUploadURLExternal": ("files:write",),
+    "files.completeUploadExternal": ("files:write",),
+}
 
 _JSON_ARGS = ("blocks", "attachments", "metadata", "view", "files")
 _ID_ALPHABET = string.ascii_uppercase + string.digits
@@ -483,6 +501,7 @@ class SlackEmulator:
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0PHISHBOT",
         validate_blocks: bool = True,
+        scopes: Iterable[str] | None = None,
     ):
         self.bot_token = bot_token
         self.signing_secret = signing_secret
@@ -493,6 +512,8 @@ class SlackEmulator:
         self.bot_id = "B0PHISHBOT"
         self.app_id = "A0PHISHBOT"
         self.validate_blocks = validate_blocks
+        # The bot token's scopes: sent in X-OAuth-Scopes and enforced per METHOD_SCOPES. May be changed later.
+        self.scopes: list[str] = list(scopes) if scopes is not None else BOT_SCOPES.split(",")
         self.trigger_ttl = SLACK_ACK_DEADLINE  # trigger_ids expire this many seconds after issue
         self.app_url: str | None = None
 
@@ -508,6 +529,7 @@ class SlackEmulator:
 
         self._lock = threading.RLock()
         self._users: dict[str, dict] = {}
+        self._locales: dict[str, str] = {}  # users.info shows them only with include_locale=true
         self._usergroups: dict[str, list[str]] = {}
         self._channels: dict[str, _Channel] = {}
         self._ims: dict[str, str] = {}  # user id -> IM channel id
@@ -609,6 +631,7 @@ class SlackEmulator:
         is_bot: bool = False,
         deleted: bool = False,
         real_name: str | None = None,
+        locale: str = "en-US",
     ) -> dict:
         profile: dict[str, Any] = {
             "real_name": real_name or name,
@@ -639,6 +662,7 @@ class SlackEmulator:
         }
         with self._lock:
             self._users[user_id] = user
+            self._locales[user_id] = locale
         return copy.deepcopy(user)
 
     def add_usergroup(self, group_id: str, members: list[str]) -> None:
@@ -862,7 +886,7 @@ class SlackEmulator:
             answer = {}
         if isinstance(answer, dict) and not answer.get("ok", False):
             call.error = answer.get("error")
-        reply.headers.setdefault("X-OAuth-Scopes", BOT_SCOPES)
+        reply.headers.setdefault("X-OAuth-Scopes", ",".join(self.scopes))
         return reply
 
     def _answer(
@@ -886,6 +910,12 @@ class SlackEmulator:
             return _Reply.json({"ok": False, "error": "invalid_auth"})
         if parse_error:
             return _Reply.json({"ok": False, "error": parse_error})
+        needed = METHOD_SCOPES.get(method)
+        granted = list(self.scopes)
+        if needed and not set(needed) & set(granted):
+            return _Reply.json(
+                {"ok": False, "error": "missing_scope", "needed": needed[0], "provided": ",".join(granted)}
+            )
         fault = self._take_fault(method)
         if fault is not None:
             return self._fault_reply(fault)
@@ -1301,7 +1331,10 @@ class SlackEmulator:
         user = self._users.get(str(args.get("user") or ""))
         if user is None:
             raise _ApiError("user_not_found")
-        return {"ok": True, "user": copy.deepcopy(user)}
+        answer = copy.deepcopy(user)
+        if _truthy(args.get("include_locale")):
+            answer["locale"] = self._locales.get(user["id"], "en-US")
+        return {"ok": True, "user": answer}
 
     def _users_lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
         wanted = str(args.get("email") or "").strip().lower()
@@ -1567,7 +1600,7 @@ class SlackEmulator:
                 return _Reply.text("invalid_token", status=404)
             if time.monotonic() - context["created"] > RESPONSE_URL_TTL:
                 return _Reply.text("expired_url", status=404)
-            if context["uses"] >= RESPONSE_URL_MAX_USES:
+            if context["uses"] >= RESPONSE_URL_MAX_USES and not context.get("reusable"):
                 self.warnings.append("response_url used more than 5 times")
                 return _Reply.text("used_url", status=404)
             if not isinstance(payload, dict):
@@ -2023,14 +2056,32 @@ class SlackEmulator:
         message_id: str | None = None,
         date: str | None = None,
         to_address: str = "",
+        attachments: Iterable[tuple[str, bytes, str]] = (),
+        download: bytes | None = None,
+        thread_ts: str | None = None,
     ) -> httpx.Response:
         """Mail arriving at a channel's email address: Slack's Email app posts it as USLACKBOT (``mode: email``,
-        empty message text) and sends the ``file_share`` event of fixture slackweb_event_email_message.json."""
+        empty message text) and sends the ``file_share`` event of fixture slackweb_event_email_message.json.
+
+        ``attachments`` are (file name, bytes, MIME type) of the mail's attachments, listed in the file's
+        ``attachments`` with a ``url`` that serves them. ``download`` is what ``url_private_download`` serves;
+        by default an HTML rendering of the mail (what Slack serves there is not documented)."""
         with self._lock:
             channel = self._channels.get(channel_id)
             if channel is None:
                 raise AssertionError(f"unknown channel {channel_id!r}: add_channel() it first")
             rendered = f"<!DOCTYPE html><html><body><pre>{html.escape(plain_text)}</pre></body></html>"
+            listed = []
+            for filename, content, mimetype in attachments:
+                stored = self._register_file("USLACKBOT", filename, content, mimetype=mimetype)
+                listed.append(
+                    {
+                        "filename": filename,
+                        "size": len(content),
+                        "mimetype": mimetype,
+                        "url": stored["url_private_download"],
+                    }
+                )
             sender = {
                 "address": from_address,
                 "name": from_name,
@@ -2039,8 +2090,8 @@ class SlackEmulator:
             file = self._register_file(
                 "USLACKBOT",
                 subject or "(no subject)",
-                rendered.encode(),
-                mimetype="text/html",
+                download if download is not None else rendered.encode(),
+                mimetype="message/rfc822" if download is not None else "text/html",
                 extra={
                     "filetype": "email",
                     "pretty_type": "Email",
@@ -2053,8 +2104,8 @@ class SlackEmulator:
                     "to": [{"address": to_address, "name": "Email", "original": f"Email <{to_address}>"}],
                     "from": [sender],
                     "cc": [],
-                    "attachments": [],
-                    "original_attachment_count": 0,
+                    "attachments": listed,
+                    "original_attachment_count": len(listed),
                     "plain_text": plain_text,
                     "preview": plain_text[:300],
                     "preview_plain_text": plain_text[:300],
@@ -2074,6 +2125,7 @@ class SlackEmulator:
                 user="USLACKBOT",
                 text="",
                 blocks=None,
+                thread_ts=thread_ts,
                 files=[self.files[file["id"]]],
                 extra={
                     "subtype": "file_share",
@@ -2153,6 +2205,79 @@ class SlackEmulator:
                 "actions": [self._action(block, button)],
             }
         return self._send_interaction(payload)
+
+    def prepared_request(
+        self,
+        kind: str,
+        user_id: str,
+        *,
+        text: str = "",
+        action_id: str = "",
+        value: str = "",
+        channel_id: str = "C0INTAKE",
+    ) -> tuple[bytes, dict[str, str]]:
+        """A signed request (body and headers) a load generator can send many times within Slack's five-minute
+        window: ``kind`` is "command" (/report-phish with ``text``) or "click" (a ``block_actions`` on
+        ``action_id`` with ``value``). Its response_url takes any number of posts."""
+        with self._lock:
+            self._require_user(user_id)
+            response_url = self._new_response_url(
+                kind="block_actions" if kind == "click" else "command",
+                channel=channel_id,
+                user=user_id,
+                message_ts=None,
+                is_ephemeral=True,
+                reusable=True,
+            )
+            if kind == "command":
+                body = urlencode(
+                    {
+                        "token": "sandbox-verification-token",
+                        "team_id": self.team_id,
+                        "channel_id": channel_id,
+                        "user_id": user_id,
+                        "command": "/report-phish",
+                        "text": text,
+                        "api_app_id": self.app_id,
+                        "response_url": response_url,
+                        "trigger_id": self._issue_trigger(user_id),
+                    }
+                ).encode()
+            elif kind == "click":
+                payload = {
+                    "type": "block_actions",
+                    "user": self._user_ref(user_id),
+                    "api_app_id": self.app_id,
+                    "team": self._team_ref(),
+                    "channel": {"id": channel_id, "name": "load"},
+                    "container": {
+                        "type": "message",
+                        "message_ts": "0000000000.000000",
+                        "channel_id": channel_id,
+                        "is_ephemeral": True,
+                    },
+                    "trigger_id": self._issue_trigger(user_id),
+                    "response_url": response_url,
+                    "actions": [
+                        {
+                            "action_id": action_id,
+                            "block_id": "load",
+                            "type": "button",
+                            "value": value,
+                            "action_ts": f"{time.time():.6f}",
+                        }
+                    ],
+                }
+                body = ("payload=" + quote(json.dumps(payload))).encode()
+            else:
+                raise ValueError(f"unknown request kind {kind!r}")
+        return body, {"Content-Type": "application/x-www-form-urlencoded", **self.sign(body)}
+
+    def delete_message(self, channel_id: str, ts: str) -> None:
+        """Someone (a workspace admin) deletes a message from the channel."""
+        with self._lock:
+            messages = self._messages[channel_id]
+            messages[:] = [m for m in messages if m.ts != ts]
 
     def forge_click(self, user_id: str, action_id: str, value: str, channel_id: str) -> httpx.Response:
         """An attacker's click: a correctly signed ``block_actions`` for a button nobody was shown (another

@@ -1,0 +1,153 @@
+"""The gate in front of Bolt for HTTP mode: only signed, well-formed Slack requests reach the app.
+
+Bolt verifies signatures too, but it answers 500 when a header or a payload is malformed (a timestamp that
+is not a number, a view without a type, JSON that is not an object). Anything Slack could never send is
+refused here with 401 or 400 and a log line, so the bot never answers an attacker with a 500.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from slack_sdk.signature import SignatureVerifier
+
+log = logging.getLogger(__name__)
+
+WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class SlackRequestGate:
+    def __init__(self, handler: WsgiApp, signing_secret: str) -> None:
+        self._handler = handler
+        self._verifier = SignatureVerifier(signing_secret)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            self._check(body, environ)
+        except Refused as refused:
+            log.warning("refused a request to /slack/events: %s", refused)
+            return _reply(start_response, refused.status, str(refused))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            return self._handler(environ, start_response)
+        except Exception as exc:  # noqa: BLE001 - whatever Bolt trips on, the caller gets a 400, not a 500
+            log.warning("Bolt could not handle a signed request (%s); answered 400", type(exc).__name__)
+            return _reply(start_response, 400, "malformed request")
+
+    def _check(self, body: bytes, environ: dict) -> None:
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise Refused(401, "missing or malformed X-Slack-Request-Timestamp")
+        try:
+            valid = self._verifier.is_valid(body=body, timestamp=timestamp, signature=signature)
+        except UnicodeDecodeError:
+            valid = False  # Slack signs UTF-8 text; these bytes cannot carry its signature
+        if not valid:
+            raise Refused(401, "invalid or expired signature")
+        content_type = environ.get("CONTENT_TYPE", "")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "body is not UTF-8") from None
+        if content_type.startswith("application/json"):
+            check_event_envelope(_json_object(text))
+        else:
+            check_form(text)
+
+
+def check_form(text: str) -> None:
+    try:
+        fields = parse_qs(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
+    except (ValueError, UnicodeDecodeError):
+        raise Refused(400, "body is not a form") from None
+    if "payload" in fields:
+        check_interaction(_json_object(fields["payload"][0]))
+    elif "command" in fields:
+        if not all(isinstance(v, str) for v in (fields.get("user_id") or [""])):
+            raise Refused(400, "malformed slash command")
+    else:
+        raise Refused(400, "neither a slash command nor an interaction")
+
+
+def check_interaction(payload: dict[str, Any]) -> None:
+    kind = payload.get("type")
+    if not isinstance(kind, str):
+        raise Refused(400, "interaction without a type")
+    _optional_object(payload, "user", require_id=True)
+    _optional_object(payload, "team")
+    _optional_object(payload, "channel")
+    _optional_object(payload, "container")
+    actions = payload.get("actions")
+    if kind == "block_actions" or actions is not None:
+        if not isinstance(actions, list) or not actions:
+            raise Refused(400, "block_actions without actions")
+        for action in actions:
+            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+                raise Refused(400, "action without an action_id")
+            if "value" in action and not isinstance(action["value"], str | type(None)):
+                raise Refused(400, "action value is not a string")
+    view = payload.get("view")
+    if kind in {"view_submission", "view_closed"} or view is not None:
+        if not isinstance(view, dict) or not isinstance(view.get("type"), str):
+            raise Refused(400, "view without a type")
+        if not isinstance(view.get("callback_id", ""), str) or not isinstance(view.get("state", {}), dict):
+            raise Refused(400, "malformed view")
+    if "message" in payload and not isinstance(payload["message"], dict):
+        raise Refused(400, "malformed message")
+
+
+def check_event_envelope(envelope: dict[str, Any]) -> None:
+    kind = envelope.get("type")
+    if kind == "url_verification":
+        if not isinstance(envelope.get("challenge"), str):
+            raise Refused(400, "url_verification without a challenge")
+        return
+    if kind != "event_callback":
+        raise Refused(400, "not an event callback")
+    event = envelope.get("event")
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        raise Refused(400, "event without a type")
+    files = event.get("files")
+    if files is not None and (not isinstance(files, list) or not all(isinstance(f, dict) for f in files)):
+        raise Refused(400, "malformed files")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise Refused(400, "payload is not JSON") from None
+    if not isinstance(value, dict):
+        raise Refused(400, "payload is not a JSON object")
+    return value
+
+
+def _optional_object(payload: dict[str, Any], key: str, *, require_id: bool = False) -> None:
+    if key not in payload:
+        return
+    value = payload[key]
+    if not isinstance(value, dict) or (require_id and not isinstance(value.get("id"), str)):
+        raise Refused(400, f"malformed {key}")
+
+
+def _reply(start_response: Callable, status: int, message: str) -> list[bytes]:
+    body = json.dumps({"error": message}).encode()
+    reason = {400: "Bad Request", 401: "Unauthorized"}.get(status, "Error")
+    start_response(
+        f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    )
+    return [body]

@@ -1,0 +1,48 @@
+"""Work that listeners hand over after ack(), run on a few threads of its own.
+
+Bolt runs listeners on its executor and answers Slack once a listener acks; if the slow part of a listener
+(Slack and Graph calls, database writes) ran on that same executor, new requests would wait behind it and
+their acks would be late. Listeners therefore ack, submit the rest here, and return.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# Few threads on purpose: the work is I/O-bound and shares the GIL with the threads that ack.
+WORK_THREADS = 6
+
+
+class Worker:
+    def __init__(self, threads: int = WORK_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def submit(self, work: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._in_flight += 1
+        future = self._pool.submit(work, *args, **kwargs)
+        future.add_done_callback(self._finished)
+
+    def _finished(self, future: Future) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        error = future.exception()
+        if error is not None:
+            log.error("work after ack failed: %s", type(error).__name__, exc_info=error)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Finish the work already handed over (wait=True), take no more."""
+        self._pool.shutdown(wait=wait, cancel_futures=False)

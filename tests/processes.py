@@ -1,0 +1,117 @@
+"""Real `phishbot` processes for the tests that need them: replicas, signals, the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_environment(environment: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, **environment, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def run_cli(
+    args: list[str], environment: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=child_environment(environment),
+    )
+
+
+class BotProcess:
+    """`phishbot run` in a child process, logging (JSON lines: stderr is a file) to `log_path`."""
+
+    def __init__(self, environment: dict[str, str], log_path: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.log_path = log_path
+        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run"],
+            env=child_environment({**environment, "PORT": str(self.port)}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=log_path.parent,
+        )
+        log.close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def events_url(self) -> str:
+        return f"{self.url}/slack/events"
+
+    def readiness(self) -> dict | None:
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def wait_ready(self, timeout: float = 30) -> BotProcess:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"bot exited with {self.process.returncode}: {self.log_tail()}")
+            ready = self.readiness()
+            if ready and ready.get("ok"):
+                return self
+            time.sleep(0.1)
+        self.process.kill()
+        raise AssertionError(f"bot did not become ready: {self.log_tail()}")
+
+    def role(self) -> str | None:
+        ready = self.readiness()
+        return ready.get("scheduler") if ready else None
+
+    def metrics(self) -> str:
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
+    def terminate(self, timeout: float = 40) -> float:
+        """SIGTERM; returns the seconds it took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=timeout)
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop_quietly(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_tail(self, characters: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-characters:]
+
+    def log_records(self) -> list[dict]:
+        records = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    continue
+        return records

@@ -1,0 +1,190 @@
+"""Block, end to end: an email submission carrying tenantAllowOrBlockListAction, its results read on the verdict
+schedule and shown on the card, Microsoft's throttle on the same message respected by scheduling (durably), and
+the automatic block of PHISHBOT_AUTO_BLOCK — never for a simulation."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+
+import pytest
+from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, SOC, RunningBot
+from graph_schema import validate_graph_request
+
+from bot import cards
+from bot.domain import CaseStatus
+from bot.safe_text import mrkdwn
+
+SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
+EMAIL_THREATS = "/beta/security/threatSubmission/emailThreats"
+
+
+def submissions(graph):
+    return [r for r in graph.requests if r.method == "POST" and r.path == EMAIL_THREATS and not r.in_batch]
+
+
+def block_submissions(graph):
+    return [r for r in submissions(graph) if "tenantAllowOrBlockListAction" in (r.body or {})]
+
+
+@pytest.fixture
+def bot(slack, graph, tls, database_url):
+    # Microsoft's 15 minutes between two submissions of one message, shortened so the test watches a
+    # throttled block go out; the three-per-24-hours rule keeps its real length.
+    running = RunningBot(slack, graph, tls, database_url, PHISHBOT_SAME_ITEM_GAP_SECONDS="1")
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def auto_bot(slack, graph, tls, database_url):
+    running = RunningBot(
+        slack, graph, tls, database_url, PHISHBOT_SAME_ITEM_GAP_SECONDS="1", PHISHBOT_AUTO_BLOCK="phishing"
+    )
+    yield running
+    running.stop()
+
+
+def reported_card(slack, bot, sample=SAMPLE):
+    slack.upload_file(ALICE, INTAKE, "suspicious.eml", sample)
+    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.BLOCK in str(m.blocks)])[0]
+
+
+def block(slack, card, *, days="30", note=""):
+    slack.click(RESPONDER, cards.BLOCK, "1", card)
+
+    def opened():
+        entries = [e for e in list(slack.views.values()) if e["user"] == RESPONDER and e["open"]]
+        return next((e["view"] for e in entries if e["view"]["callback_id"] == cards.BLOCK_MODAL), None)
+
+    view = slack.wait_for(opened)
+    values = slack.state_values(view["id"], {"expiry": days, "note": note})
+    slack.submit_view(RESPONDER, view["id"], values)
+    return view
+
+
+def card_text(slack) -> str:
+    [card] = slack.messages(SOC)
+    return json.dumps(card.blocks)
+
+
+def test_a_responder_blocks_a_case_and_the_card_lists_created_and_skipped_entries(bot, slack, graph):
+    # The phishing host is on the tenant's list already: Microsoft skips that entry.
+    graph.tenant_block_list.add(("url", "cdn.login-micros0ft-secure.example"))
+    card = reported_card(slack, bot)
+    view = block(slack, card, days="90", note="campaign seen by three teams")
+    shown = json.dumps(view["blocks"])
+    assert (
+        "no-reply@login-micros0ft-secure[.]example" in shown and "login-micros0ft-secure[.]example" in shown
+    )
+    slack.wait_for(
+        lambda: bot.store.case_view(1).blocks and bot.store.case_view(1).blocks[-1].state == "done",
+        timeout=20,
+    )
+
+    [sent] = block_submissions(graph)
+    assert len(submissions(graph)) == 2  # the report's own, and the block
+    action = sent.body["tenantAllowOrBlockListAction"]
+    assert validate_graph_request("POST", EMAIL_THREATS, sent.body) == []
+    assert action["action"] == "block" and action["note"] == "campaign seen by three teams"
+    expires = datetime.fromisoformat(action["expirationDateTime"].replace("Z", "+00:00"))
+    assert abs(expires - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=5)
+
+    results = graph.submissions[next(iter(b.submission_id for b in bot.store.case_view(1).blocks))][
+        "tenantAllowOrBlockListAction"
+    ]["results"]
+    created = {r["value"] for r in results if r["status"] == "succeeded"}
+    skipped = {r["value"] for r in results if r["status"] == "skipped"}
+    assert skipped == {"cdn.login-micros0ft-secure.example"} and created
+    slack.wait_for(lambda: "Now on the list" in card_text(slack))
+    text = card_text(slack)
+    for value in created | skipped:
+        assert mrkdwn(value, 300) in text  # shown, defanged
+    skipped_part = text[text.index("Skipped by Microsoft") :]
+    assert mrkdwn("cdn.login-micros0ft-secure.example", 300) in skipped_part
+    outcomes = [(e["actor"], e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
+    assert (RESPONDER, cards.BLOCK, "allowed") in outcomes and (RESPONDER, "report.block", "sent") in outcomes
+    assert ("phishbot", "report.block", "done") in outcomes
+
+
+def test_a_non_responder_cannot_block(bot, slack, graph):
+    card = reported_card(slack, bot)
+    slack.click(OUTSIDER, cards.BLOCK, "1", card)
+    slack.wait_for(lambda: [r for r in slack.responses if "Only Security responders" in r.get("text", "")])
+    time.sleep(0.3)
+    assert block_submissions(graph) == [] and [c for c in slack.calls if c.method == "views.open"] == []
+
+
+def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sent(bot, slack, graph):
+    card = reported_card(slack, bot)
+    for expected in (1, 2):
+        block(slack, card)
+        slack.wait_for(lambda n=expected: len(block_submissions(graph)) == n, timeout=20)
+        slack.wait_for(lambda: bot.store.case_view(1).blocks[-1].state == "done", timeout=20)
+        card = slack.messages(SOC)[0]
+    first_sent = min(t for t in bot.store.submission_times(1))
+
+    block(slack, card)  # the message's fourth submission in 24 hours
+    notice = slack.wait_for(lambda: [e for e in slack.ephemerals if "scheduled" in e["text"]])[0]
+    due = first_sent + timedelta(hours=24)
+    assert f"{due:%Y-%m-%d %H:%M} UTC" in notice["text"] and "three times per 24 hours" in notice["text"]
+    pending = bot.store.case_view(1).blocks[-1]
+    assert pending.state == "scheduled" and abs(pending.not_before - due) < timedelta(seconds=1)
+    time.sleep(1.5)  # several sweeps: still not sent
+    assert len(block_submissions(graph)) == 2
+    slack.wait_for(lambda: "waiting for Microsoft" in card_text(slack))
+
+    bot.restart()  # the schedule is in the database
+    assert bot.store.case_view(1).blocks[-1].state == "scheduled"
+    assert bot.store.due_blocks(due + timedelta(seconds=1)) == [pending.block_id]
+    assert len(block_submissions(graph)) == 2
+    assert [e["outcome"] for e in bot.store.audit_entries(1) if e["action"] == "report.block"].count(
+        "scheduled"
+    ) == 1
+
+
+def test_auto_block_blocks_a_phishing_verdict_once(auto_bot, slack, graph):
+    slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
+    slack.wait_for(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "done", timeout=25)
+    time.sleep(1.5)  # more sweeps: no second automatic block
+    [sent] = block_submissions(graph)
+    assert sent.body["tenantAllowOrBlockListAction"]["action"] == "block"
+    [only] = auto_bot.store.case_view(1).blocks
+    assert only.automatic and only.requested_by == "phishbot"
+    slack.wait_for(lambda: "Automatic block" in card_text(slack))
+    audit = [
+        (e["actor"], e["outcome"]) for e in auto_bot.store.audit_entries(1) if e["action"] == "report.block"
+    ]
+    assert ("phishbot", "scheduled") in audit and ("phishbot", "sent") in audit
+
+
+def test_auto_block_never_blocks_a_simulation(auto_bot, slack, graph):
+    drill = SAMPLE.replace(
+        b"Subject: =?UTF-8?B?QWN0aW9uIHJlcXVpcmVkOiB5b3VyIHBhc3N3b3JkIGV4cGlyZXM=?=",
+        b"Subject: Security awareness simulation: your password expires",
+    )
+    slack.upload_file(ALICE, INTAKE, "drill.eml", drill)
+    slack.wait_for(lambda: auto_bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    assert auto_bot.store.case_view(1).verdict.is_simulation
+    time.sleep(2.0)  # many sweeps
+    assert block_submissions(graph) == [] and auto_bot.store.case_view(1).blocks == ()
+
+
+def test_auto_block_skips_a_verdict_flagged_as_simulation_whatever_its_category(auto_bot, slack, graph):
+    def phishing_but_simulated(content_type, body):
+        return {
+            "category": "phishing",
+            "detail": "brandImpersonation",
+            "attackSimulationInfo": {"attackSimId": "00000000-0000-0000-0000-000000000001"},
+        }
+
+    graph.outcome = phishing_but_simulated
+    slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
+    slack.wait_for(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "skipped", timeout=20)
+    time.sleep(1.0)
+    assert block_submissions(graph) == []
+    [entry] = [e for e in auto_bot.store.audit_entries(1) if e["action"] == "report.block"]
+    assert (entry["actor"], entry["outcome"]) == ("phishbot", "skipped") and "simulation" in entry["detail"]
