@@ -8,6 +8,8 @@ PostgreSQL pass only.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import uuid
 
@@ -19,6 +21,62 @@ for _proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PR
 os.environ["NO_PROXY"] = "127.0.0.1,localhost"
 
 POSTGRES_ENV = "PHISHBOT_TEST_POSTGRES_URL"
+
+# Distinctive credentials for the emulators: after every test, and over the whole run's log, none may appear
+# where it does not belong (what the bot sent to Slack, the database, any log line).
+BOT_TOKEN = "xoxb-d1st1nct1ve-b0t-t0ken-8c1f"
+SIGNING_SECRET = "d1st1nct1ve-s1gn1ng-secret-77aa"
+CLIENT_SECRET = "d1st1nct1ve-cl1ent-secret-5e2b"
+ISSUED_TOKENS: set[str] = set()
+
+
+def assert_no_secret(text: str, where: str) -> None:
+    for secret in (BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET, *ISSUED_TOKENS):
+        assert secret not in text, f"a credential ({secret[:6]}…) appears in {where}"
+
+
+def database_text(database_url: str) -> str:
+    """Every row of every table, as text (to look for credentials in plain columns)."""
+    from sqlalchemy import MetaData, create_engine, select
+
+    engine = create_engine(database_url)
+    try:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        with engine.connect() as connection:
+            return "\n".join(
+                repr(row) for table in metadata.sorted_tables for row in connection.execute(select(table))
+            )
+    finally:
+        engine.dispose()
+
+
+class _LogCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted cannot leak either
+            pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_credential_in_any_log_line():
+    collector = _LogCollector()
+    collector.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(collector)
+    root.setLevel(min(previous, logging.INFO) if previous else logging.INFO)
+    yield
+    root.removeHandler(collector)
+    root.setLevel(previous)
+    assert_no_secret("\n".join(collector.lines), f"the log ({len(collector.lines)} lines)")
+
+
 DATABASE_ENV = "PHISHBOT_TEST_DATABASE"
 
 
@@ -103,9 +161,12 @@ def graph(tls):
 
     from bot.sandbox.graph_emulator import GraphEmulator
 
-    emulator = GraphEmulator(tls, verdict_after=0.3, request_validator=validate_graph_request).start()
+    emulator = GraphEmulator(
+        tls, verdict_after=0.3, request_validator=validate_graph_request, client_secret=CLIENT_SECRET
+    ).start()
     yield emulator
     emulator.stop()
+    ISSUED_TOKENS.update(emulator.issued_tokens)
     assert emulator.validation_errors == [], "requests that do not match the Graph schema were sent"
 
 
@@ -113,7 +174,7 @@ def graph(tls):
 def slack():
     from bot.sandbox.slack_emulator import SlackEmulator
 
-    emulator = SlackEmulator().start()
+    emulator = SlackEmulator(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET).start()
     for user_id, email in EMAILS.items():
         emulator.add_user(user_id, name=email.split("@")[0], email=email)
     emulator.add_user("U0GUEST01", name="guest")
@@ -123,6 +184,10 @@ def slack():
     yield emulator
     emulator.stop()
     assert emulator.invalid_block_errors == [], "blocks Slack would reject were sent"
+    said = json.dumps(
+        [c.args for c in emulator.calls] + emulator.responses + emulator.ephemerals, default=str
+    )
+    assert_no_secret(said, "what the bot sent to Slack")
 
 
 def bot_environment(slack, graph, tls, database_url: str, **overrides: object) -> dict[str, str]:
@@ -212,3 +277,4 @@ def bot(slack, graph, tls, database_url):
     running = RunningBot(slack, graph, tls, database_url)
     yield running
     running.stop()
+    assert_no_secret(database_text(database_url), "the database")
