@@ -186,8 +186,9 @@ class FollowUp:
         if ended:
             log.info("case %s: verdict %s", item.case_id, verdict.category if verdict else "none (gave up)")
             self._count_ended(item.case_id, verdict)
-        self._notifier.sync_card(item.case_id)
-        if ended:
+            # A finished case is drawn and told at once; a progress redraw waits for the sweep's card pass,
+            # which edits a bounded number of cards per round (Slack allows ~50 chat.update a minute).
+            self._notifier.sync_card(item.case_id)
             self._notifier.tell_outcome(item.case_id)
 
     def _count_ended(self, case_id: int, verdict: Verdict | None) -> None:
