@@ -764,35 +764,50 @@ class GraphClient:
         with self._token_lock:
             # Serialized so that threads starting together make one token request, not one each.
             app = self._msal_app()
-            attempt = 0
-            while True:
-                attempt += 1
+
+            def attempt_once() -> tuple[str | None, str | None]:
                 try:
                     result = app.acquire_token_for_client(scopes=self._scopes)
                 except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                    problem = _describe_transport_error(exc, self._retry.timeout)
+                    return None, _describe_transport_error(exc, self._retry.timeout)
                 except json.JSONDecodeError:
-                    problem = "the token endpoint's answer is not JSON"
+                    return None, "the token endpoint's answer is not JSON"
                 except ValueError as exc:
                     raise self._auth_error_from_exception(exc) from None
                 except (MsalServiceError, RuntimeError) as exc:  # MSAL's way of saying "HTTP 5xx"
-                    problem = _short(str(exc)) or type(exc).__name__
-                else:
-                    if "access_token" in result:
-                        token = str(result["access_token"])
-                        self._token_digest = _digest(token)
-                        return token
-                    if result.get("error") != "temporarily_unavailable":
-                        raise self._auth_error_from_result(result)
-                    problem = "the identity service is temporarily unavailable"
-                if attempt >= self._retry.max_attempts:
-                    raise AuthError(
-                        f"could not obtain a Microsoft Graph token from {self._authority} after {attempt} "
-                        f"attempts: {problem} (check MS_AUTHORITY_HOST and the network path to it)",
-                        retryable=True,
-                        operation="token",
-                    )
-                self._sleep(self._retry.delay(attempt, None))
+                    return None, _short(str(exc)) or type(exc).__name__
+                if "access_token" in result:
+                    token = str(result["access_token"])
+                    self._token_digest = _digest(token)
+                    return token, None
+                if result.get("error") != "temporarily_unavailable":
+                    raise self._auth_error_from_result(result)
+                return None, "the identity service is temporarily unavailable"
+
+            return self._with_identity_retries(
+                attempt_once,
+                f"could not obtain a Microsoft Graph token from {self._authority}",
+                "check MS_AUTHORITY_HOST and the network path to it",
+            )
+
+    def _with_identity_retries(
+        self, attempt_once: Callable[[], tuple[Any, str | None]], failure: str, hint: str
+    ) -> Any:
+        """The identity side of the retry policy: `attempt_once` returns (value, None), or (None, a passing
+        problem) to be retried with the policy's back-off, or raises for a permanent one."""
+        attempt = 0
+        while True:
+            attempt += 1
+            value, problem = attempt_once()
+            if problem is None:
+                return value
+            if attempt >= self._retry.max_attempts:
+                raise AuthError(
+                    f"{failure} after {attempt} attempts: {problem} ({hint})",
+                    retryable=True,
+                    operation="token",
+                )
+            self._sleep(self._retry.delay(attempt, None))
 
     def _forget_token(self, rejected: str) -> None:
         with self._token_lock:
@@ -807,12 +822,11 @@ class GraphClient:
                 return self._app
             if self._identity_http is None:
                 self._identity_http = _IdentityHttp(self._build_http(), self._report, self._retry.timeout)
-            attempt = 0
-            while True:
-                attempt += 1
+
+            def attempt_once() -> tuple[Any, str | None]:
                 try:
                     # The constructor reads the tenant's OpenID configuration, hence no MSAL in __init__.
-                    self._app = msal.ConfidentialClientApplication(
+                    app = msal.ConfidentialClientApplication(
                         self._client_id,
                         client_credential=self._credential.value,
                         authority=self._authority,
@@ -821,24 +835,22 @@ class GraphClient:
                         instance_discovery=False,
                         http_client=self._identity_http,
                     )
-                    return self._app
                 except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                    problem = _describe_transport_error(exc, self._retry.timeout)
+                    return None, _describe_transport_error(exc, self._retry.timeout)
                 except ValueError as exc:
                     if isinstance(exc, json.JSONDecodeError):
-                        problem = "its OpenID configuration is not JSON"
-                    else:
-                        raise self._auth_error_from_exception(exc) from None
+                        return None, "its OpenID configuration is not JSON"
+                    raise self._auth_error_from_exception(exc) from None
                 except (MsalServiceError, RuntimeError) as exc:  # 5xx during discovery
-                    problem = _short(str(exc)) or type(exc).__name__
-                if attempt >= self._retry.max_attempts:
-                    raise AuthError(
-                        f"could not read the identity configuration of {self._authority} after {attempt} "
-                        f"attempts: {problem} (check MS_AUTHORITY_HOST and MS_TENANT_ID)",
-                        retryable=True,
-                        operation="token",
-                    )
-                self._sleep(self._retry.delay(attempt, None))
+                    return None, _short(str(exc)) or type(exc).__name__
+                return app, None
+
+            self._app = self._with_identity_retries(
+                attempt_once,
+                f"could not read the identity configuration of {self._authority}",
+                "check MS_AUTHORITY_HOST and MS_TENANT_ID",
+            )
+            return self._app
 
     def _auth_error_from_result(self, result: dict) -> AuthError:
         error = _short(str(result.get("error") or "unknown_error"))
