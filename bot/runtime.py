@@ -166,8 +166,7 @@ class Runtime:
         if self.services is not None:
             services = self.services
             self._bounded("work after ack", lambda: services.worker.shutdown(wait=True), deadline)
-        if self.services is not None:
-            self.services.close()
+            services.close()
         if self._process_lock is not None:
             self._process_lock.release()
             self._process_lock = None

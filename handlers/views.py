@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import cards
 from bot.domain import Category, Door
@@ -88,35 +88,40 @@ def register(app: App, services: Services) -> None:
 
         return reply
 
-    @app.view(cards.PURGE_MODAL)
-    def on_purge_submitted(ack: Ack, body: dict, view: dict) -> None:
-        ack()
-        form = cards.read_purge_modal(view)
-        user_id = body["user"]["id"]
-        reply = reply_in_soc(user_id)
-        services.worker.submit(
-            services.actions.run,
-            cards.PURGE_MODAL,
-            user_id,
-            form.case_id,
-            reply,
-            lambda case_id: services.remediations.purge(user_id, case_id, form.scope, form.action, reply),
-        )
+    def responder_modal(callback_id: str, read: Callable[[dict], Any], act: Callable[..., None]) -> None:
+        """A responder's modal: ack, then the same gate as the buttons (authorize, audit) before acting."""
 
-    @app.view(cards.BLOCK_MODAL)
-    def on_block_submitted(ack: Ack, body: dict, view: dict) -> None:
-        ack()
-        form = cards.read_block_modal(view)
-        user_id = body["user"]["id"]
-        reply = reply_in_soc(user_id)
-        services.worker.submit(
-            services.actions.run,
-            cards.BLOCK_MODAL,
-            user_id,
-            form.case_id,
-            reply,
-            lambda case_id: services.blocks.block(user_id, case_id, form.expires_days, form.note, reply),
-        )
+        @app.view(callback_id)
+        def on_submitted(ack: Ack, body: dict, view: dict) -> None:
+            ack()
+            form = read(view)
+            user_id = body["user"]["id"]
+            reply = reply_in_soc(user_id)
+            services.worker.submit(
+                services.actions.run,
+                callback_id,
+                user_id,
+                form.case_id,
+                reply,
+                lambda case_id: act(user_id, case_id, form, reply),
+            )
+
+        on_submitted.__name__ = "on_" + callback_id.replace(".", "_")
+
+    responder_modal(
+        cards.PURGE_MODAL,
+        cards.read_purge_modal,
+        lambda user_id, case_id, form, reply: services.remediations.purge(
+            user_id, case_id, form.scope, form.action, reply
+        ),
+    )
+    responder_modal(
+        cards.BLOCK_MODAL,
+        cards.read_block_modal,
+        lambda user_id, case_id, form, reply: services.blocks.block(
+            user_id, case_id, form.expires_days, form.note, reply
+        ),
+    )
 
 
 def _channel_from_metadata(metadata: str | None) -> str | None:
