@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import cards, messages
-from bot.domain import CaseStatus, CaseView
+from bot.domain import CaseStatus
 from bot.logs import in_case
 from bot.store import Store
 
@@ -162,6 +162,3 @@ class SlackNotifier:
             )
         except SlackApiError as exc:
             log.warning("notice in %s not posted (%s)", channel_id, exc.response.get("error"))
-
-    def case_view(self, case_id: int) -> CaseView:
-        return self._store.case_view(case_id)
