@@ -230,6 +230,11 @@ class Store:
         with self._sessions() as session, session.begin():
             yield session
 
+    def _due_ids(self, id_column: Any, due: ColumnElement[bool], order: Any, limit: int) -> list[int]:
+        """Ids of the rows of one kind of due work, oldest first (claiming them is the caller's next step)."""
+        with self._session() as session:
+            return list(session.scalars(select(id_column).where(due).order_by(order).limit(limit)))
+
     # --- idempotency -----------------------------------------------------------------------------------------
 
     def first_time(self, key: str) -> bool:
@@ -314,12 +319,7 @@ class Store:
     # --- sending to Microsoft ----------------------------------------------------------------------------------
 
     def due_to_send(self, now: datetime | None = None, limit: int = 100) -> list[int]:
-        now = now or utcnow()
-        with self._session() as session:
-            rows = session.scalars(
-                select(SubmissionRow.id).where(_sendable(now)).order_by(SubmissionRow.not_before).limit(limit)
-            )
-            return list(rows)
+        return self._due_ids(SubmissionRow.id, _sendable(now or utcnow()), SubmissionRow.not_before, limit)
 
     def claim_send(self, submission_id: int, now: datetime | None = None) -> SendWork | None:
         """Claim one submission for sending; None when another worker has it or it is not due."""
@@ -968,16 +968,9 @@ class Store:
             return len(copies)
 
     def due_remediations(self, now: datetime | None = None, limit: int = 20) -> list[int]:
-        now = now or utcnow()
-        with self._session() as session:
-            return list(
-                session.scalars(
-                    select(RemediationRow.id)
-                    .where(_remediation_runnable(now))
-                    .order_by(RemediationRow.id)
-                    .limit(limit)
-                )
-            )
+        return self._due_ids(
+            RemediationRow.id, _remediation_runnable(now or utcnow()), RemediationRow.id, limit
+        )
 
     def claim_remediation(self, remediation_id: int, now: datetime | None = None) -> RemediationWork | None:
         """Claim a running remediation for one worker (a lease, extended as it records progress)."""
@@ -1310,16 +1303,9 @@ class Store:
             return found
 
     def due_blocks(self, now: datetime | None = None, limit: int = 50) -> list[int]:
-        now = now or utcnow()
-        with self._session() as session:
-            return list(
-                session.scalars(
-                    select(BlockRequestRow.id)
-                    .where(_block_sendable(now))
-                    .order_by(BlockRequestRow.not_before)
-                    .limit(limit)
-                )
-            )
+        return self._due_ids(
+            BlockRequestRow.id, _block_sendable(now or utcnow()), BlockRequestRow.not_before, limit
+        )
 
     def claim_block_send(self, block_id: int, now: datetime | None = None) -> BlockSendWork | None:
         now = now or utcnow()
