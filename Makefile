@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench run migrate clean
+.PHONY: demo test lint bench fuzz run migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ bench: $(STAMP)
 	$(PY) -m bench.parse
 	$(PY) -m bench.purge
 	$(PY) -m bench.memory
+
+# Coverage-guided fuzzing of the email parser (atheris, by hand, not in CI): seeded from the sample emails;
+# the corpus it grows and any finding (crash-*, timeout-*) go to .fuzz/. FUZZ_SECONDS=600 make fuzz
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install --quiet -e '.[fuzz]'
+	mkdir -p .fuzz/corpus
+	$(PY) fuzz/parse_message.py .fuzz/corpus tests/fixtures/emails bot/sandbox/samples -dict=fuzz/mime.dict \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -artifact_prefix=.fuzz/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import gzip
 import hashlib
 import io
@@ -13,11 +14,16 @@ import re
 import zipfile
 from email import message_from_bytes
 from email import policy as email_policy
+from email.feedparser import BytesFeedParser
+from email.generator import BytesGenerator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot import parsing
 from bot.domain import Address, AuthResult, ReportedMessage
 from bot.parsing import ParseError, looks_like_email, original_message_bytes, parse_message
 
@@ -927,6 +933,24 @@ def test_wrapping_depth_is_bounded():
     assert parse_message(raw, max_depth=0).inner is None
 
 
+@pytest.mark.parametrize("content", [b"", b"\r\n  \r\n"], ids=["nothing", "blank-lines"])
+def test_an_empty_attached_message_is_not_the_original(content):
+    """Found by `make fuzz`: an empty message/rfc822 part became the original, and its zero bytes what
+    original_message_bytes handed on to be submitted."""
+    raw = forward(content)
+    message = parse_message(raw)
+    assert message.inner is None
+    assert "an attached email is empty" in message.flags
+    assert original_message_bytes(raw) == raw
+    both = build(
+        *BASE,
+        'Content-Type: multipart/mixed; boundary="M"',
+        body=b"--M\r\nContent-Type: message/rfc822\r\n\r\n" + content + b"\r\n"
+        b"--M\r\nContent-Type: message/rfc822\r\n\r\n" + PHISH + b"\r\n--M--\r\n",
+    )
+    assert original_message_bytes(both) == PHISH  # an empty one first does not hide the real one
+
+
 def test_original_bytes_of_a_plain_message_are_the_input():
     raw = sample("credential-phish.eml")
     assert original_message_bytes(raw) == raw
@@ -1154,3 +1178,248 @@ def test_fuzz_only_parse_error_or_a_message_comes_out():
         assert_storable(message)
         outcomes["message"] += 1
     assert outcomes["message"] > 300  # the mutations mostly keep a header block: the parser is exercised
+
+
+# --- what the generated corpus found (bench.corpus --check); each message here is one rule of it, by hand ----
+
+BINARY = bytes(range(256)) + b"\r\n\n\r\x00 end."  # every byte, bare CR and LF; no line break at the end
+
+
+def _mixed(*parts: bytes, boundary: str = "P", close: bool = True) -> bytes:
+    body = b"".join(b"--" + boundary.encode() + b"\r\n" + part + b"\r\n" for part in parts)
+    return build(
+        "From: Billing <billing@evil.example>",
+        "To: victim@example.org",
+        "Subject: Invoice",
+        "Message-ID: <invoice-7@evil.example>",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/mixed; boundary="{boundary}"',
+        body=body + (b"--" + boundary.encode() + b"--\r\n" if close else b""),
+    )
+
+
+def _part(headers: str, body: bytes) -> bytes:
+    return headers.replace("\n", "\r\n").encode() + b"\r\n\r\n" + body
+
+
+NOTE = _part("Content-Type: text/plain", b"Pay today: https://pay.evil.example/now")
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("binary", BINARY),
+        ("8bit", BINARY),
+        ("7bit", "DESCRIPTION:Join at https://micr\u043esoft.test/login".encode()),  # 8-bit text under 7bit
+    ],
+)
+def test_an_attachment_sent_without_a_transfer_encoding_is_hashed_as_received(encoding, data):
+    """Rule "binary-attachment": compat32's get_payload() decoded the bytes as ASCII, replacing each 8-bit
+    byte with U+FFFD, so size and sha256 were those of the replacement characters."""
+    raw = _mixed(
+        NOTE,
+        _part(
+            f"Content-Type: application/octet-stream; name=a.bin\nContent-Transfer-Encoding: {encoding}", data
+        ),
+    )
+    for message in (parse_message(raw), parse_message(forward(raw)).inner):
+        assert message is not None
+        (attachment,) = message.attachments
+        assert (attachment.size, attachment.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "url"),
+    [
+        # "odd-charset-label": an unknown label is read as UTF-8, as the flag says
+        ("x-unknown", "Sign in: https://p\u0430ypal.test/login".encode(), "https://p\u0430ypal.test/login"),
+        # a body labelled UTF-8 that is not: read as Windows-1252, not as U+FFFD
+        (
+            "utf-8",
+            b"Konto: https://caf\xe9.example/\x93login\x94",
+            "https://caf\xe9.example/\u201clogin\u201d",
+        ),
+    ],
+)
+def test_an_8bit_body_under_a_wrong_label_keeps_its_non_ascii_links(charset, body, url):
+    """compat32's get_payload() decoded the body with its label first, replacing what didn't fit; our own
+    fallbacks (UTF-8 for an unknown label, Windows-1252 for bytes that aren't UTF-8) never saw the bytes."""
+    raw = build(*BASE, "Subject: x", f"Content-Type: text/plain; charset={charset}", body=body)
+    assert parse_message(raw).urls == (url,)
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        # "bad-boundary": the parts use another boundary than the one declared, with 8-bit bytes among them
+        build(
+            "From: a@evil.example",
+            "Subject: Rechnung",
+            "Message-ID: <bad-boundary@evil.example>",
+            'Content-Type: multipart/mixed; boundary="declared"',
+            body=b"--used\r\nContent-Type: text/plain\r\n\r\nF\xc3\xa4llig: https://r.evil.example/\r\n--used--\r\n",
+        ),
+        # "multipart-without-boundary"
+        build(
+            "From: a@evil.example",
+            "Subject: Rechnung",
+            "Message-ID: <no-boundary@evil.example>",
+            "Content-Type: multipart/mixed",
+            body=b"F\xc3\xa4llig: https://r.evil.example/\r\n",
+        ),
+        # found by reading the generator's code: a type naming a stdlib handler that expects parts
+        build(
+            "From: a@evil.example",
+            "Subject: Rechnung",
+            "Message-ID: <status@evil.example>",
+            'Content-Type: multipart/mixed; boundary="S"',
+            body=(
+                b"--S\r\nContent-Type: text/plain\r\n\r\nhttps://r.evil.example/\r\n"
+                b"--S\r\nContent-Type: message-delivery-status/x\r\n\r\nStatus: 5.0.0\r\n--S--\r\n"
+            ),
+        ),
+    ],
+    ids=["declared-boundary-never-used", "no-boundary", "message-delivery-status-type"],
+)
+def test_an_attached_message_with_an_unparsed_multipart_body_is_still_read(inner):
+    """Re-serialising the attached message raised (UnicodeEncodeError on the 8-bit text of a multipart whose
+    parts were never found; AttributeError on a handler given text instead of parts): the original was lost,
+    and with it the phish's Message-ID, sender and links."""
+    message = parse_message(forward(inner))
+    assert message.inner is not None
+    assert message.inner.subject == "Rechnung"
+    assert message.inner.urls == ("https://r.evil.example/",)
+    assert not [flag for flag in message.flags if "could not be read" in flag]
+    assert original_message_bytes(forward(inner)) == inner
+
+
+def test_an_unclosed_phish_hashes_the_same_alone_and_forwarded():
+    """Rule "missing-end-boundary": the line break before the boundary that ends an attached message belongs
+    to that boundary. The stdlib drops it except when the attached message's last part sits in a multipart
+    that was never closed; then its last attachment hashed differently inside a report than on its own."""
+    invite = b"BEGIN:VCALENDAR\r\nSUMMARY:Payroll\r\nEND:VCALENDAR\r\n"
+    phish = _mixed(NOTE, _part("Content-Type: text/calendar; name=invite.ics", invite), close=False)
+    alone = parse_message(phish)
+    assert alone.attachments[0].sha256 == hashlib.sha256(invite).hexdigest()
+    once = parse_message(forward(phish)).inner
+    twice = parse_message(forward(forward(phish, message_id="a@example.org"), message_id="b@example.org"))
+    assert once is not None and twice.original is not None
+    assert once.attachments == alone.attachments == twice.original.attachments
+    # inside a multipart that was never closed either, one boundary line ends both: one line break to drop
+    report = forward(phish)[: -len(b"--FWD-report@example.org--\r\n")]
+    assert (
+        parse_message(forward(report, message_id="c@example.org")).original.attachments == alone.attachments
+    )
+
+
+def test_an_attached_message_keeps_its_own_line_breaks():
+    """Rules "forward-mixed-line-endings" and "binary-attachment" in a forward: re-serialising the attached
+    message rewrote every line break of its bodies to the report's, changing its attachments' bytes."""
+    phish = _mixed(
+        NOTE,
+        _part(
+            "Content-Type: application/octet-stream; name=a.bin\nContent-Transfer-Encoding: binary", BINARY
+        ),
+        _part("Content-Type: text/plain; name=notes.txt", b"line one\nline two\nend"),
+    ).replace(b"\r\n--P", b"\n--P")
+    alone = parse_message(phish)
+    assert alone.attachments[0].sha256 == hashlib.sha256(BINARY).hexdigest()
+    inner = parse_message(forward(phish)).inner
+    assert inner is not None and inner.attachments == alone.attachments
+
+
+# --- the parser's copies of stdlib behaviour, against the stdlib ---------------------------------------------
+
+MIME_LINES = [
+    "From: a@example.com",
+    "From a@example.com Mon Nov 24",
+    "Subject: x",
+    " continued",
+    "\tcontinued",
+    "Content-Type: multipart/mixed; boundary=b",
+    "Content-Type: multipart/alternative; boundary=c",
+    "Content-Type: message/rfc822",
+    "Content-Type: message/delivery-status",
+    "Content-Transfer-Encoding: base64",
+    "--b",
+    "--b--",
+    "--c",
+    "--c--  ",
+    "---",
+    "",
+    "QUJDRA==",
+    "QUJD",
+    "https://x.example/a:b",
+    "no colon here",
+    "key: value",
+    ":starts with a colon",
+    "tab\there",
+    "caf\udce9",
+    "=?utf-8?q?x?=",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(MIME_LINES), st.sampled_from(["\r\n", "\n", "\r"])), max_size=60),
+    st.integers(1, 64),
+)
+def test_runs_of_body_lines_read_the_same_tree_as_the_stdlib(lines, chunk):
+    """bot.parsing hands the feed parser runs of body lines as one string; the tree must be the same."""
+    raw = "".join(line + ending for line, ending in lines).encode("ascii", "surrogateescape")
+    ours = parsing._parse_bytes(raw)
+    stdlib = BytesFeedParser(_factory=parsing._Message, policy=parsing._POLICY)
+    for start in range(0, len(raw), parsing._FEED_CHUNK):
+        stdlib.feed(raw[start : start + parsing._FEED_CHUNK])
+    assert _tree(ours) == _tree(stdlib.close())
+    assert _tree(parsing._parse_bytes(raw)) == _tree(_fed_in_pieces(raw, chunk))
+
+
+def _fed_in_pieces(raw: bytes, size: int):
+    parser = parsing._FeedParser()
+    for start in range(0, len(raw), size):
+        parser.feed(raw[start : start + size])
+    return parser.close()
+
+
+def _tree(message) -> list:
+    return [
+        (
+            part.get_unixfrom(),
+            part.items(),
+            part._payload if isinstance(part._payload, str) else len(part._payload or ()),
+            part.preamble,
+            part.epilogue,
+            [type(defect).__name__ for defect in part.defects],
+        )
+        for part in message.walk()
+    ]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="QUJDRAa+/=\r\n !\udce9", max_size=40))
+def test_lenient_base64_decodes_like_the_stdlib(text):
+    """Base64 that a2b_base64 refuses is decoded a megabyte at a time; bytes and defects as compat32's."""
+    raw = ("Content-Transfer-Encoding: base64\r\n\r\n" + text).encode("ascii", "surrogateescape")
+    ours, stdlib = parsing._parse_bytes(raw), parsing._parse_bytes(raw)
+    try:
+        binascii.a2b_base64(text.encode("ascii", "ignore"))
+    except binascii.Error:
+        assert parsing._lenient_base64(ours, ours._payload) == stdlib.get_payload(decode=True)
+        assert [type(d) for d in ours.defects] == [type(d) for d in stdlib.defects]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [path.read_bytes() for path in sorted(FIXTURES.glob("*.eml")) + sorted(SAMPLES.glob("*.eml"))]
+    + [forward(PHISH), forward(forward(PHISH, message_id="x@example.org"))],
+)
+def test_attached_messages_are_written_as_the_stdlib_writes_them(raw):
+    """For consistent mail (one kind of line break) the writer gives the stdlib's bytes, in one buffer."""
+    raw, linesep = re.sub(rb"\r\n|\r|\n", b"\r\n", raw), "\r\n"
+    for part in parsing._parse_bytes(raw).walk():
+        buffer = io.BytesIO()
+        BytesGenerator(buffer, mangle_from_=False, policy=parsing._POLICY.clone(linesep=linesep)).flatten(
+            part
+        )
+        assert parsing._flatten(part, linesep) == buffer.getvalue()
