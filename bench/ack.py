@@ -15,6 +15,7 @@ Run: `python -m bench.ack` (or `make bench`). Options: --seconds per measured ru
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import os
 import re
@@ -76,6 +77,9 @@ def bare_app(bot_token: str, signing_secret: str, api_url: str) -> App:
 
 def serve_bare_app(ports, bot_token: str, signing_secret: str, api_url: str) -> None:  # noqa: ANN001 - a Queue
     """The baseline's process: serve until terminated."""
+    # wrk keeps more requests in flight than waitress has threads; its "Task queue depth" warnings would bury
+    # the table.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = bare_app(bot_token, signing_secret, api_url)
     server = WebServer(make_wsgi_app(SlackRequestHandler(app), Health({})), host="127.0.0.1", port=0).start()
     ports.put(server.port)
