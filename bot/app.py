@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -96,7 +98,9 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
     )
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Services:
+    """`clock` is the monotonic clock of the in-process caches (responder groups, people, a refused Mail.Read):
+    a test moves it forward instead of waiting out a cache."""
     store = Store(settings.database_url)
     metrics = Metrics()
     metrics.watch_open_checks(store.open_check_count)
@@ -117,9 +121,9 @@ def build_services(settings: Settings) -> Services:
         sleep=stopping.sleep,
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
-    directory = SlackDirectory(slack)
+    directory = SlackDirectory(slack, clock=clock)
     notifier = SlackNotifier(slack, store, settings.soc_channel or "", language_of=directory.language_of)
-    authorizer = Authorizer(slack, settings.responders)
+    authorizer = Authorizer(slack, settings.responders, clock=clock)
     follow_up = FollowUp(
         store,
         graph,
@@ -144,7 +148,7 @@ def build_services(settings: Settings) -> Services:
         files=files,
         intake_channels=frozenset(settings.intake_channels),
         directory=directory,
-        mailboxes=ReporterMailboxes(graph, max_bytes=settings.max_upload_mb * 1024 * 1024),
+        mailboxes=ReporterMailboxes(graph, max_bytes=settings.max_upload_mb * 1024 * 1024, clock=clock),
         max_upload_mb=settings.max_upload_mb,
         metrics=metrics,
     )

@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 
 from bot.domain import CaseKind, Verdict
 from bot.graph import BATCH_LIMIT, GraphClient, GraphError
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 
 # Sending a case again after a retryable failure: quick first, then slower; a permanent failure is shown.
 SEND_RETRY_DELAYS = (30, 60, 300, 900, 1800)
+# Looking for a submission a dead worker may have made: from when the case was queued, less this much clock skew.
+CLOCK_SKEW = timedelta(seconds=30)
+_MAX_HEADER_BYTES = 256 * 1024
 
 
 class FollowUp:
@@ -64,6 +69,35 @@ class FollowUp:
             self._send_claimed(work)
 
     def _send_claimed(self, work: SendWork) -> None:
+        if self._stopping.is_set():
+            # Claimed as the process began to stop (a sweep that had just looked, waiting on the database):
+            # queued again at once for whoever runs next, rather than sent from a process on its way out.
+            log.info("case %s: not sent: phishbot is stopping", work.case_id)
+            if work.resumed:
+                self._store.retry_unsure_send(work.submission_id, _now(), "handed back at shutdown")
+            else:
+                self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+            return
+        if work.resumed:
+            # The last attempt's worker died mid-send: Microsoft may have its submission. Sending again would
+            # make a second one, so look first.
+            try:
+                made = self._made_by_lost_attempt(work)
+            except GraphError as exc:
+                log.warning(
+                    "case %s: not sent: could not check what Microsoft already has (%s)", work.case_id, exc
+                )
+                retry_at = _now() + timedelta(
+                    seconds=0 if isinstance(exc, ShuttingDown) else SEND_RETRY_DELAYS[0]
+                )
+                self._store.retry_unsure_send(work.submission_id, retry_at, str(exc))
+                return
+            if made is not None:
+                log.info(
+                    "case %s: Microsoft already had it, from an attempt whose answer was lost", work.case_id
+                )
+                self._record_created(work, made)
+                return
         try:
             if work.kind is CaseKind.URL:
                 created = self._graph.submit_url(url=work.url or "", category=work.category)
@@ -89,6 +123,9 @@ class FollowUp:
                 self._metrics.submission_ended("failed", None)
             self._notifier.sync_card(work.case_id)
             return
+        self._record_created(work, created)
+
+    def _record_created(self, work: SendWork, created: dict) -> None:
         microsoft_id = str(created.get("id") or "")
         verdict = Verdict.from_graph(created)
         self._store.record_sent(
@@ -98,6 +135,27 @@ class FollowUp:
         if work.scheduled_by:
             self._store.mark_resubmission_sent(work.case_id, scheduled_by=work.scheduled_by)
         self._notifier.sync_card(work.case_id)
+
+    def _made_by_lost_attempt(self, work: SendWork) -> dict | None:
+        """The submission Microsoft made for this case since it was queued, that we do not know of yet."""
+        kind = "url" if work.kind is CaseKind.URL else "email"
+        message_id = _message_id(work.raw) if kind == "email" else None
+        if kind == "email" and not message_id:
+            log.warning("case %s: the email has no Message-ID to look for; sending it again", work.case_id)
+            return None
+        for made in self._graph.submissions_created_since(kind, work.queued_at - CLOCK_SKEW):
+            if str(made.get("id") or "") in work.known_ids:
+                continue
+            if kind == "url":
+                if str(made.get("webUrl") or "").strip() == (work.url or "").strip():
+                    return made
+            elif (
+                str(made.get("recipientEmailAddress") or "").strip().casefold()
+                == (work.recipient or "").strip().casefold()
+                and _bare_message_id(made.get("internetMessageId")) == message_id
+            ):
+                return made
+        return None
 
     # --- the sweep --------------------------------------------------------------------------------------------
 
@@ -199,6 +257,21 @@ class FollowUp:
             return
         reported_at = self._store.case_view(case_id).created_at
         self._metrics.submission_ended(verdict.category, (_now() - reported_at).total_seconds())
+
+
+def _message_id(raw: bytes | None) -> str | None:
+    """The Message-ID of the submitted bytes (attacker text: only ever compared)."""
+    if not raw:
+        return None
+    head = raw[:_MAX_HEADER_BYTES]
+    ends = [i for i in (head.find(b"\r\n\r\n"), head.find(b"\n\n")) if i >= 0]
+    headers = BytesHeaderParser(policy=compat32).parsebytes(head[: min(ends)] if ends else head)
+    return _bare_message_id(headers.get("Message-ID"))
+
+
+def _bare_message_id(value: object) -> str | None:
+    text = str(value or "").strip().strip("<>").strip()
+    return text or None
 
 
 def _failure_words(exc: GraphError) -> str:

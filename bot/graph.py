@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import msal
@@ -294,6 +294,28 @@ class GraphClient:
         path = f"/beta{_THREAT_SUBMISSION}/{collection}/{_segment(submission_id)}"
         label = f"GET /beta{_THREAT_SUBMISSION}/{collection}/{{id}}"
         return self._send("GET", path, label=label, permission=_READ_PERMISSION)
+
+    def submissions_created_since(
+        self, kind: str, since: datetime, *, max_pages: int = 5, page_size: int = 100
+    ) -> list[dict]:
+        """Submissions of `kind` created at or after `since` (the documented `createdDateTime ge` filter), at most
+        `max_pages` pages: where to look for what a send whose answer never arrived may have created."""
+        path = f"/beta{_THREAT_SUBMISSION}/{_collection(kind)}"
+        params = {
+            "$filter": f"createdDateTime ge {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
+            "$top": str(page_size),
+        }
+        found: list[dict] = []
+        for _ in range(max_pages):
+            page = self._send("GET", path, label=f"GET {path}", permission=_READ_PERMISSION, params=params)
+            found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
+            # Only the paging token is taken from nextLink: the next request goes to our Graph, whatever it names.
+            link = page.get("@odata.nextLink")
+            tokens = parse_qs(urlsplit(link).query).get("$skiptoken") if isinstance(link, str) else None
+            if not tokens:
+                break
+            params = {**params, "$skiptoken": tokens[0]}
+        return found
 
     def read_submissions(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
         """Read many submissions with ``POST /beta/$batch``, at most 20 per request.

@@ -65,7 +65,10 @@ class CaseRow(Base):
     card_channel: Mapped[str | None] = mapped_column(String(32), nullable=True)
     card_ts: Mapped[str | None] = mapped_column(String(32), nullable=True)
     card_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    card_claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)  # a WorkerRow id
     card_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The worker drawing the card now: a draw cut short by its death counts as a card still to draw.
+    card_drawing_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # Microsoft's id of the reported message in this tenant (EmailEvents.NetworkMessageId), learnt by hunting;
     # the card names it so a responder can find the message in Threat Explorer.
     network_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -75,7 +78,10 @@ class CaseRow(Base):
         back_populates="case", order_by="SubmissionRow.id"
     )
 
-    __table_args__ = (Index("ix_cases_card_dirty", "card_dirty"),)
+    __table_args__ = (
+        Index("ix_cases_card_dirty", "card_dirty"),
+        Index("ix_cases_card_drawing", "card_drawing_by"),
+    )
 
 
 class CaseContentRow(Base):
@@ -99,6 +105,8 @@ class ReporterRow(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime())
     outcome_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set while the outcome message is being sent: if this worker dies meanwhile, the reporter is still untold.
+    outcome_claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
     case: Mapped[CaseRow] = relationship(back_populates="reporters")
 
@@ -122,6 +130,7 @@ class SubmissionRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     checks_done: Mapped[int] = mapped_column(Integer, default=0)
@@ -221,6 +230,7 @@ class RemediationRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     give_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -273,6 +283,7 @@ class BlockRequestRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     microsoft_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -287,3 +298,15 @@ class BlockRequestRow(Base):
         Index("ix_block_requests_state_not_before", "state", "not_before"),
         Index("ix_block_requests_state_next_check", "state", "next_check_at"),
     )
+
+
+class WorkerRow(Base):
+    """A running phishbot process, alive while its heartbeat is recent. Work it claims carries its id
+    (`claimed_by`): when it dies (kill -9, its host gone) the claim is free at once for the others (on SQLite: for
+    the next process), instead of after the claim's lease."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime())

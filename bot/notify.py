@@ -46,6 +46,12 @@ class SlackNotifier:
         """Bring the case's card up to date if anything changed since it was last drawn."""
         if not self._store.take_card_dirty(case_id):
             return
+        try:
+            self._draw_card(case_id)
+        finally:
+            self._store.card_drawn(case_id)
+
+    def _draw_card(self, case_id: int) -> None:
         drawn_as_of = self._store.case_updated_at(case_id)
         try:
             location = self._store.card_location(case_id)
@@ -125,7 +131,9 @@ class SlackNotifier:
         if view.status not in TOLD_STATUSES:
             return
         for reporter in self._store.reporters_to_tell(case_id):
-            if not self._store.claim_reporter_outcome(reporter.reporter_row_id):
+            # Claimed until Slack confirms: a process killed meanwhile leaves the reporter untold, and the next
+            # one tells them (should Slack have posted it without answering, they hear it twice).
+            if not self._store.claim_outcome_message(reporter.reporter_row_id):
                 continue
             text, blocks = cards.reporter_outcome(view, self._language_of(reporter.user_id))
             try:
@@ -135,6 +143,8 @@ class SlackNotifier:
                     "case %s: outcome not delivered (%s); will retry", case_id, exc.response.get("error")
                 )
                 self._store.release_reporter_outcome(reporter.reporter_row_id)
+                continue
+            self._store.outcome_message_sent(reporter.reporter_row_id)
 
     def direct_message(self, user_id: str, text: str, blocks: list[dict]) -> None:
         channel = self._client.conversations_open(users=user_id)["channel"]["id"]
@@ -150,7 +160,11 @@ class SlackNotifier:
                 log.info(
                     "ephemeral in %s failed (%s); sending a DM instead", channel_id, exc.response.get("error")
                 )
-        self.direct_message(user_id, text, blocks)
+        try:
+            self.direct_message(user_id, text, blocks)
+        except SlackApiError as exc:
+            # Nowhere left to say it (a deactivated account, DMs closed to apps): the work it answers is done.
+            log.warning("could not tell %s anything (%s)", user_id, exc.response.get("error"))
 
     def channel_notice(self, channel_id: str, text: str, *, thread_ts: str | None = None) -> None:
         """A short message everyone in a channel sees (e.g. an intake channel: a forward phishbot could not

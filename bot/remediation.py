@@ -159,30 +159,39 @@ class Remediations:
             case_id=case_id,
             detail=f"remediation={remediation_id} scope={scope} action={action} method={method}",
         )
-        try:
-            copies = self._find(view, scope)
-        except (GraphError, KqlValueError) as exc:
-            words = _hunting_problem(exc)
-            self._finish(remediation_id, RemediationState.FAILED, f"Could not look for the copies: {words}")
-            reply(*cards.notice(f"Purge stopped: could not look for the copies. {words}"))
+        problem = self._look_for_copies(self._store.remediation_work(remediation_id))
+        if problem:
+            reply(*cards.notice(f"Purge stopped: could not look for the copies. {problem}"))
             return
-        self._remember_network_message_id(case_id, copies)
-        if not copies:
-            self._finish(remediation_id, RemediationState.DONE, "No mailbox holds a copy any more.")
-            return
-        self._store.add_remediation_items(remediation_id, copies)
-        self._store.audit(
-            user_id,
-            PURGE,
-            "found",
-            case_id=case_id,
-            detail=(
-                f"remediation={remediation_id} scope={scope} action={action} copies={len(copies)} "
-                f"mailboxes={len({c.recipient.lower() for c in copies})}"
-            ),
-        )
-        self._notifier.sync_card(case_id)
         self.run(remediation_id)
+
+    def _look_for_copies(self, work: RemediationWork) -> str | None:
+        """Find the copies a remediation acts on and record them (it runs next), or finish it when there is
+        nothing to do. Returns what stopped the look-up, if something did."""
+        if work.kind == "restore":
+            copies: Sequence[Any] = (
+                self._store.remediation_items(work.restores_id, [ItemState.DONE]) if work.restores_id else []
+            )
+        else:
+            try:
+                copies = self._find(self._store.case_view(work.case_id), work.scope)
+            except (GraphError, KqlValueError) as exc:
+                words = _hunting_problem(exc)
+                self._finish(
+                    work.remediation_id, RemediationState.FAILED, f"Could not look for the copies: {words}"
+                )
+                return words
+            self._remember_network_message_id(work.case_id, copies)
+        if not copies:
+            self._finish(work.remediation_id, RemediationState.DONE, "No mailbox holds a copy any more.")
+            return None
+        self._store.add_remediation_items(work.remediation_id, copies)
+        if work.kind == "purge":
+            self._audit(
+                work, "found", f"copies={len(copies)} mailboxes={len({c.recipient.lower() for c in copies})}"
+            )
+        self._notifier.sync_card(work.case_id)
+        return None
 
     # --- Restore ------------------------------------------------------------------------------------------
 
@@ -217,7 +226,6 @@ class Remediations:
             self._refuse(user_id, RESTORE, case_id, self._running_words(case_id), reply)
             return
         copies = self._store.remediation_items(purge.remediation_id, [ItemState.DONE])
-        self._store.add_remediation_items(remediation_id, copies)
         self._store.audit(
             user_id,
             RESTORE,
@@ -228,7 +236,7 @@ class Remediations:
                 f"action=moveToInbox method={method} copies={len(copies)}"
             ),
         )
-        self._notifier.sync_card(case_id)
+        self._look_for_copies(self._store.remediation_work(remediation_id))
         self.run(remediation_id)
 
     # --- Who clicked --------------------------------------------------------------------------------------
@@ -312,6 +320,12 @@ class Remediations:
         """Carry a running remediation as far as it goes now (if no other worker holds it)."""
         work = self._store.claim_remediation(remediation_id)
         if work is None:
+            return
+        if work.state is RemediationState.FINDING:
+            # The worker that started it died looking for the copies (it never lets go of one otherwise).
+            log.info("case %s: remediation %s resumed: looking for the copies", work.case_id, remediation_id)
+            self._look_for_copies(work)
+            self.run(remediation_id)
             return
         if _now() - work.created_at > self._give_up:
             # Graph kept failing for as long as a verdict is waited for: stop, and say what is left.

@@ -23,6 +23,7 @@ from bot.app import Services, build_services, create_app
 from bot.config import Settings
 from bot.leadership import ProcessLock, Role, is_sqlite, leadership_for
 from bot.scheduler import Sweeper
+from bot.store import WORKER_HEARTBEAT_SECONDS
 from bot.web import Health, WebServer, make_wsgi_app
 
 GIL_SWITCH_SECONDS = 0.001
@@ -34,9 +35,16 @@ STOP_DEADLINE_SECONDS = 25.0
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, host: str = "0.0.0.0") -> None:  # noqa: S104 - Slack must reach it
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104 - Slack must reach it
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self._host = host
+        self._clock = clock  # the caches' clock (see build_services)
         self.services: Services | None = None
         self._web: WebServer | None = None
         self._socket = None
@@ -67,10 +75,15 @@ class Runtime:
         leadership = leadership_for(settings.database_url)
         if is_sqlite(settings.database_url):
             self._process_lock = ProcessLock(settings.database_url).acquire()
-        services = self.services = build_services(settings)
+        services = self.services = build_services(settings, clock=self._clock)
         # SQLite is one process and one file: migrating on start keeps a small install to one command.
         # PostgreSQL is shared by replicas: a schema change is `phishbot migrate`, run once, on purpose.
         services.store.ensure_schema(migrate=is_sqlite(settings.database_url))
+        if self._process_lock is not None:
+            # The process lock proves any earlier process on this file is dead: its claims are free now.
+            services.store.forget_other_workers()
+        else:
+            services.store.heartbeat()
         app = self._app = create_app(services)
         self._listener_executor = app.listener_runner.listener_executor
         metrics = services.metrics
@@ -101,6 +114,8 @@ class Runtime:
             on_role=lambda role: metrics.scheduler_leader.set(1 if role == "leader" else 0),
             on_sweep=metrics.sweep_seconds.observe,
             on_lead=services.follow_up.take_over,
+            keep_alive=services.store.heartbeat,
+            keep_alive_seconds=WORKER_HEARTBEAT_SECONDS,
         )
         self.health = Health(
             {

@@ -38,8 +38,11 @@ class Sweeper:
         on_role: Callable[[Role], None] | None = None,
         on_sweep: Callable[[float], None] | None = None,
         on_lead: Callable[[], None] | None = None,
+        keep_alive: Callable[[], None] | None = None,
+        keep_alive_seconds: float = 5.0,
     ) -> None:
         self._sweep = sweep
+        self._keep_alive = keep_alive
         self._on_lead = on_lead
         self._leading = False
         self._lead_lock = threading.Lock()
@@ -69,6 +72,17 @@ class Sweeper:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+        if keep_alive is not None:
+            # Every replica, leader or not: the work this process has claimed stays its own while it lives.
+            self._scheduler.add_job(
+                self._stay_alive,
+                "interval",
+                seconds=keep_alive_seconds,
+                id="alive",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
         if digest is not None and digest_trigger is not None:
             self._scheduler.add_job(
                 self._run_digest,
@@ -116,6 +130,13 @@ class Sweeper:
 
     def _heartbeat(self) -> None:
         self._leads()
+
+    def _stay_alive(self) -> None:
+        try:
+            if self._keep_alive is not None:
+                self._keep_alive()
+        except Exception as exc:  # noqa: BLE001 - the database is away; the next beat tries again
+            log.warning("worker heartbeat not recorded (%s)", type(exc).__name__)
 
     def _run(self) -> None:
         try:

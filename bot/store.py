@@ -4,8 +4,11 @@ id) is a database constraint."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -44,6 +47,7 @@ from bot.models import (
     SeenEventRow,
     SubmissionRow,
     VerdictRow,
+    WorkerRow,
 )
 
 log = logging.getLogger(__name__)
@@ -56,10 +60,25 @@ CARD_CLAIM_LEASE = timedelta(minutes=2)
 # scheduler's leader claims checks, so the lease only matters on fail-over, where a minute is the promise; a
 # check read twice is harmless (a read), a check lost is not.
 CHECK_LEASE = timedelta(seconds=60)
+# Every running process writes a heartbeat this often (scheduler.Sweeper) ...
+WORKER_HEARTBEAT_SECONDS = 2.0
+# ... and one silent for this long is gone: its claims are free, whatever their lease says. Longer than a quick
+# database restart, so the work of a live process is not taken from it while the server comes back.
+WORKER_TIMEOUT = timedelta(seconds=10)
 
 
 class SchemaError(Exception):
     """The database's schema is not the one this code needs; the message says what to run."""
+
+
+class CommitUncertain(Exception):
+    """The database connection broke while committing: the transaction may or may not have been committed, so
+    it is not run again."""
+
+
+# A PostgreSQL restart or fail-over: a store call waits this long for the server to come back rather than fail
+# (a report taken in after Slack's ack exists nowhere else until it is recorded).
+RECONNECT_SECONDS = 30.0
 
 
 def utcnow() -> datetime:
@@ -101,6 +120,11 @@ class SendWork:
     raw: bytes | None
     attempts: int
     scheduled_by: str | None  # the responder who scheduled this resubmission for later, if it was one
+    queued_at: datetime
+    # The last attempt's outcome is unknown (its worker died mid-send): Microsoft may have the submission
+    # already, under an id that is none of these (the case's submissions we know of).
+    resumed: bool = False
+    known_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -154,6 +178,9 @@ class Store:
         self.database_url = database_url
         self.engine = _make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # This process among the workers: every claim it makes carries this id (see WorkerRow).
+        self.worker_id = uuid.uuid4().hex
+        self._reconnects = not database_url.startswith("sqlite")  # a file does not restart
 
     # --- schema --------------------------------------------------------------------------------------------
 
@@ -227,13 +254,54 @@ class Store:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        with self._sessions() as session:
+            transaction = session.begin()
+            try:
+                yield session
+                session.flush()  # a statement that fails does so here, before COMMIT: safe to run again
+            except BaseException:
+                try:
+                    transaction.rollback()
+                except Exception:  # noqa: BLE001 - a dead connection; the error that matters is re-raised
+                    log.debug("rollback failed", exc_info=True)
+                raise
+            try:
+                transaction.commit()
+            except OperationalError as exc:
+                raise CommitUncertain(
+                    f"the database connection broke while committing ({type(exc.orig).__name__})"
+                ) from exc
 
     def _due_ids(self, id_column: Any, due: ColumnElement[bool], order: Any, limit: int) -> list[int]:
         """Ids of the rows of one kind of due work, oldest first (claiming them is the caller's next step)."""
         with self._session() as session:
             return list(session.scalars(select(id_column).where(due).order_by(order).limit(limit)))
+
+    # --- workers: whose claims are still held ----------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """This worker is alive: its claims stay its own for another WORKER_TIMEOUT."""
+        now = utcnow()
+        with self._session() as session:
+            seen = session.execute(
+                update(WorkerRow).where(WorkerRow.id == self.worker_id).values(seen_at=now)
+            ).rowcount
+            if not seen:
+                session.add(WorkerRow(id=self.worker_id, started_at=now, seen_at=now))
+                # A worker gone for a day left nothing a claim could still name usefully.
+                session.execute(delete(WorkerRow).where(WorkerRow.seen_at < now - timedelta(days=1)))
+
+    def forget_other_workers(self) -> None:
+        """Every other worker is gone (SQLite: this process holds the database's process lock): what they
+        claimed is free now, not when its lease ends."""
+        with self._session() as session:
+            session.execute(delete(WorkerRow).where(WorkerRow.id != self.worker_id))
+        self.heartbeat()
+
+    def _orphaned(self, claimed_by: Any, now: datetime) -> ColumnElement[bool]:
+        """Claimed by another worker that is gone (no recent heartbeat): the claim no longer protects anything."""
+        live = select(WorkerRow.id).where(WorkerRow.seen_at > now - WORKER_TIMEOUT)
+        return claimed_by.is_not(None) & (claimed_by != self.worker_id) & claimed_by.not_in(live)
 
     # --- idempotency -----------------------------------------------------------------------------------------
 
@@ -318,20 +386,33 @@ class Store:
 
     # --- sending to Microsoft ----------------------------------------------------------------------------------
 
+    def _sendable(self, now: datetime) -> ColumnElement[bool]:
+        """Queued and due, or claimed by a worker that died mid-send (gone, or its lease ran out)."""
+        return ((SubmissionRow.state == SubmissionState.QUEUED.value) & (SubmissionRow.not_before <= now)) | (
+            (SubmissionRow.state == SubmissionState.SENDING.value)
+            & ((SubmissionRow.claimed_until <= now) | self._orphaned(SubmissionRow.claimed_by, now))
+        )
+
     def due_to_send(self, now: datetime | None = None, limit: int = 100) -> list[int]:
-        return self._due_ids(SubmissionRow.id, _sendable(now or utcnow()), SubmissionRow.not_before, limit)
+        now = now or utcnow()
+        return self._due_ids(SubmissionRow.id, self._sendable(now), SubmissionRow.not_before, limit)
 
     def claim_send(self, submission_id: int, now: datetime | None = None) -> SendWork | None:
         """Claim one submission for sending; None when another worker has it or it is not due."""
         now = now or utcnow()
         with self._session() as session:
+            resumed = (
+                session.scalar(select(SubmissionRow.state).where(SubmissionRow.id == submission_id))
+                == SubmissionState.SENDING.value
+            )
             claimed = session.execute(
                 update(SubmissionRow)
                 .where(SubmissionRow.id == submission_id)
-                .where(_sendable(now))
+                .where(self._sendable(now))
                 .values(
                     state=SubmissionState.SENDING.value,
                     claimed_until=now + CLAIM_LEASE,
+                    claimed_by=self.worker_id,
                     send_attempts=SubmissionRow.send_attempts + 1,
                 )
             ).rowcount
@@ -342,6 +423,15 @@ class Store:
             content = session.get(CaseContentRow, case.id)
             case.status = CaseStatus.SUBMITTING.value
             case.updated_at = now
+            known = (
+                session.scalars(
+                    select(SubmissionRow.microsoft_id)
+                    .where(SubmissionRow.case_id == case.id)
+                    .where(SubmissionRow.microsoft_id.is_not(None))
+                )
+                if resumed
+                else ()
+            )
             return SendWork(
                 submission_id=submission.id,
                 case_id=case.id,
@@ -356,6 +446,9 @@ class Store:
                     if submission.not_before > submission.created_at + timedelta(seconds=5)
                     else None
                 ),
+                queued_at=submission.created_at,
+                resumed=resumed,
+                known_ids=frozenset(i for i in known if i),
             )
 
     def record_sent(
@@ -368,6 +461,7 @@ class Store:
             submission.microsoft_id = microsoft_id
             submission.sent_at = now
             submission.claimed_until = None
+            submission.claimed_by = None
             submission.next_check_at = first_check_at
             submission.last_error = None
             if verdict is not None:
@@ -378,6 +472,17 @@ class Store:
             case.updated_at = now
             case.card_dirty = True
 
+    def retry_unsure_send(self, submission_id: int, retry_at: datetime, error: str) -> None:
+        """Not sent, and whether the last attempt reached Microsoft is still unknown: claimable again at
+        `retry_at`, still as a send whose outcome is unknown."""
+        with self._session() as session:
+            session.execute(
+                update(SubmissionRow)
+                .where(SubmissionRow.id == submission_id)
+                .where(SubmissionRow.state == SubmissionState.SENDING.value)
+                .values(claimed_until=retry_at, claimed_by=None, last_error=error)
+            )
+
     def record_send_failure(self, submission_id: int, error: str, retry_at: datetime | None) -> None:
         """A failed send: queued again for `retry_at`, or failed for good (the case shows the error)."""
         now = utcnow()
@@ -385,6 +490,7 @@ class Store:
             submission = session.get(SubmissionRow, submission_id)
             submission.last_error = error
             submission.claimed_until = None
+            submission.claimed_by = None
             case = session.get(CaseRow, submission.case_id)
             if retry_at is not None:
                 submission.state = SubmissionState.QUEUED.value
@@ -495,16 +601,24 @@ class Store:
 
     def release_leased_checks(self, now: datetime | None = None) -> int:
         """A new scheduler leader's first act: checks claimed by a leader that died would wait out their lease;
-        make every check due within one lease due now. Some were merely scheduled soon: read a little early."""
+        make every check due within one lease due now (verdicts, purge verifications, blocks). Some were merely
+        scheduled soon: read a little early."""
         now = now or utcnow()
+        released = 0
         with self._session() as session:
-            return session.execute(
-                update(SubmissionRow)
-                .where(SubmissionRow.state == SubmissionState.CHECKING.value)
-                .where(SubmissionRow.next_check_at > now)
-                .where(SubmissionRow.next_check_at <= now + CHECK_LEASE)
-                .values(next_check_at=now)
-            ).rowcount
+            for table, checking in (
+                (SubmissionRow, SubmissionState.CHECKING.value),
+                (RemediationRow, RemediationState.VERIFYING.value),
+                (BlockRequestRow, BlockState.CHECKING),
+            ):
+                released += session.execute(
+                    update(table)
+                    .where(table.state == checking)
+                    .where(table.next_check_at > now)
+                    .where(table.next_check_at <= now + CHECK_LEASE)
+                    .values(next_check_at=now)
+                ).rowcount
+        return released
 
     def open_check_count(self) -> int:
         with self._session() as session:
@@ -528,8 +642,9 @@ class Store:
                     .where(
                         (CaseRow.card_claimed_at.is_(None))
                         | (CaseRow.card_claimed_at <= now - CARD_CLAIM_LEASE)
+                        | self._orphaned(CaseRow.card_claimed_by, now)
                     )
-                    .values(card_claimed_at=now)
+                    .values(card_claimed_at=now, card_claimed_by=self.worker_id)
                 ).rowcount
                 == 1
             )
@@ -541,7 +656,9 @@ class Store:
     def record_card_posted(self, case_id: int, channel: str, ts: str) -> None:
         with self._session() as session:
             session.execute(
-                update(CaseRow).where(CaseRow.id == case_id).values(card_channel=channel, card_ts=ts)
+                update(CaseRow)
+                .where(CaseRow.id == case_id)
+                .values(card_channel=channel, card_ts=ts, card_claimed_by=None)
             )
 
     def release_card_claim(self, case_id: int) -> None:
@@ -550,7 +667,7 @@ class Store:
                 update(CaseRow)
                 .where(CaseRow.id == case_id)
                 .where(CaseRow.card_ts.is_(None))
-                .values(card_claimed_at=None)
+                .values(card_claimed_at=None, card_claimed_by=None)
             )
 
     def forget_card(self, case_id: int) -> None:
@@ -559,7 +676,7 @@ class Store:
             session.execute(
                 update(CaseRow)
                 .where(CaseRow.id == case_id)
-                .values(card_channel=None, card_ts=None, card_claimed_at=None)
+                .values(card_channel=None, card_ts=None, card_claimed_at=None, card_claimed_by=None)
             )
 
     def card_location(self, case_id: int) -> tuple[str, str] | None:
@@ -570,16 +687,27 @@ class Store:
             return (row.card_channel, row.card_ts) if row.card_ts else None
 
     def take_card_dirty(self, case_id: int) -> bool:
-        """Clear the case's dirty flag; True if it was set (the caller then edits the card)."""
+        """Clear the case's dirty flag; True if it was set, or if a worker that died was drawing the card (the
+        caller then draws it, and says `card_drawn` after)."""
         with self._session() as session:
             return (
                 session.execute(
                     update(CaseRow)
                     .where(CaseRow.id == case_id)
-                    .where(CaseRow.card_dirty.is_(True))
-                    .values(card_dirty=False)
+                    .where(CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, utcnow()))
+                    .values(card_dirty=False, card_drawing_by=self.worker_id)
                 ).rowcount
                 == 1
+            )
+
+    def card_drawn(self, case_id: int) -> None:
+        """The draw that `take_card_dirty` started is over (whether Slack took it or the card is dirty again)."""
+        with self._session() as session:
+            session.execute(
+                update(CaseRow)
+                .where(CaseRow.id == case_id)
+                .where(CaseRow.card_drawing_by == self.worker_id)
+                .values(card_drawing_by=None)
             )
 
     def case_updated_at(self, case_id: int) -> datetime | None:
@@ -594,38 +722,70 @@ class Store:
         with self._session() as session:
             return list(
                 session.scalars(
-                    select(CaseRow.id).where(CaseRow.card_dirty.is_(True)).order_by(CaseRow.id).limit(limit)
+                    select(CaseRow.id)
+                    .where(CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, utcnow()))
+                    .order_by(CaseRow.id)
+                    .limit(limit)
                 )
             )
 
     # --- reporters ---------------------------------------------------------------------------------------------
 
+    def _untold(self, now: datetime) -> ColumnElement[bool]:
+        """Not told the outcome: never, or the worker sending it died before Slack confirmed it."""
+        return ReporterRow.outcome_sent_at.is_(None) | self._orphaned(ReporterRow.outcome_claimed_by, now)
+
     def reporters_to_tell(self, case_id: int) -> list[ReporterToTell]:
         with self._session() as session:
             rows = session.scalars(
-                select(ReporterRow)
-                .where(ReporterRow.case_id == case_id)
-                .where(ReporterRow.outcome_sent_at.is_(None))
+                select(ReporterRow).where(ReporterRow.case_id == case_id).where(self._untold(utcnow()))
             )
             return [ReporterToTell(r.id, r.user_id, r.channel_id) for r in rows]
 
     def claim_reporter_outcome(self, reporter_row_id: int) -> bool:
-        """True once per reporter: the outcome message is sent at most once."""
+        """True once per reporter: the reporter counts as told (the acknowledgement that carried the outcome)."""
         with self._session() as session:
             return (
                 session.execute(
                     update(ReporterRow)
                     .where(ReporterRow.id == reporter_row_id)
-                    .where(ReporterRow.outcome_sent_at.is_(None))
-                    .values(outcome_sent_at=utcnow())
+                    .where(self._untold(utcnow()))
+                    .values(outcome_sent_at=utcnow(), outcome_claimed_by=None)
                 ).rowcount
                 == 1
+            )
+
+    def claim_outcome_message(self, reporter_row_id: int) -> bool:
+        """True for the one worker that may send this reporter the outcome message now; it says
+        `outcome_message_sent` once Slack took it, or `release_reporter_outcome` if Slack refused. Should the worker
+        die in between, the reporter is untold again."""
+        now = utcnow()
+        with self._session() as session:
+            return (
+                session.execute(
+                    update(ReporterRow)
+                    .where(ReporterRow.id == reporter_row_id)
+                    .where(self._untold(now))
+                    .values(outcome_sent_at=now, outcome_claimed_by=self.worker_id)
+                ).rowcount
+                == 1
+            )
+
+    def outcome_message_sent(self, reporter_row_id: int) -> None:
+        with self._session() as session:
+            session.execute(
+                update(ReporterRow)
+                .where(ReporterRow.id == reporter_row_id)
+                .where(ReporterRow.outcome_claimed_by == self.worker_id)
+                .values(outcome_claimed_by=None)
             )
 
     def release_reporter_outcome(self, reporter_row_id: int) -> None:
         with self._session() as session:
             session.execute(
-                update(ReporterRow).where(ReporterRow.id == reporter_row_id).values(outcome_sent_at=None)
+                update(ReporterRow)
+                .where(ReporterRow.id == reporter_row_id)
+                .values(outcome_sent_at=None, outcome_claimed_by=None)
             )
 
     def cases_with_untold_reporters(self, limit: int = 100) -> list[int]:
@@ -637,7 +797,7 @@ class Store:
                     select(ReporterRow.case_id)
                     .join(CaseRow, CaseRow.id == ReporterRow.case_id)
                     .where(CaseRow.status.in_(finished))
-                    .where(ReporterRow.outcome_sent_at.is_(None))
+                    .where(self._untold(utcnow()))
                     .distinct()
                     .limit(limit)
                 )
@@ -761,7 +921,9 @@ class Store:
             session.add(CaseActionRow(case_id=case_id, action="dismissed", actor=actor, at=now, detail=""))
             # Reporters hear the dismissal even if they were already told an earlier outcome.
             session.execute(
-                update(ReporterRow).where(ReporterRow.case_id == case_id).values(outcome_sent_at=None)
+                update(ReporterRow)
+                .where(ReporterRow.case_id == case_id)
+                .values(outcome_sent_at=None, outcome_claimed_by=None)
             )
             return True
 
@@ -930,6 +1092,9 @@ class Store:
                     missing_count=0,
                     created_at=now,
                     updated_at=now,
+                    # Held by this worker while it looks for the copies; should it die, another looks again.
+                    claimed_until=now + REMEDIATION_LEASE,
+                    claimed_by=self.worker_id,
                 )
                 session.add(row)
                 session.flush()
@@ -940,7 +1105,7 @@ class Store:
 
     def add_remediation_items(self, remediation_id: int, copies: Sequence[Any]) -> int:
         """Record the copies found (objects with network_message_id, recipient, internet_message_id, location)
-        and move the remediation on to running."""
+        and move the remediation on to running, for whichever worker claims it next."""
         now = utcnow()
         with self._session() as session:
             row = session.get(RemediationRow, remediation_id)
@@ -963,24 +1128,34 @@ class Store:
                 )
             row.total = len(copies)
             row.state = RemediationState.RUNNING.value
+            row.claimed_until = None
+            row.claimed_by = None
             row.updated_at = now
             _touch_case(session, row.case_id, now)
             return len(copies)
 
+    def _remediation_runnable(self, now: datetime) -> ColumnElement[bool]:
+        """Running and not held; or still looking for its copies, held by a worker that died (or overran)."""
+        expired = (RemediationRow.claimed_until <= now) | self._orphaned(RemediationRow.claimed_by, now)
+        return (
+            (RemediationRow.state == RemediationState.RUNNING.value)
+            & (RemediationRow.claimed_until.is_(None) | expired)
+        ) | ((RemediationRow.state == RemediationState.FINDING.value) & expired)
+
     def due_remediations(self, now: datetime | None = None, limit: int = 20) -> list[int]:
-        return self._due_ids(
-            RemediationRow.id, _remediation_runnable(now or utcnow()), RemediationRow.id, limit
-        )
+        now = now or utcnow()
+        return self._due_ids(RemediationRow.id, self._remediation_runnable(now), RemediationRow.id, limit)
 
     def claim_remediation(self, remediation_id: int, now: datetime | None = None) -> RemediationWork | None:
-        """Claim a running remediation for one worker (a lease, extended as it records progress)."""
+        """Claim a remediation for one worker (a lease, extended as it records progress): a running one, or one
+        whose worker died while looking for its copies (its state says FINDING: look again)."""
         now = now or utcnow()
         with self._session() as session:
             claimed = session.execute(
                 update(RemediationRow)
                 .where(RemediationRow.id == remediation_id)
-                .where(_remediation_runnable(now))
-                .values(claimed_until=now + REMEDIATION_LEASE)
+                .where(self._remediation_runnable(now))
+                .values(claimed_until=now + REMEDIATION_LEASE, claimed_by=self.worker_id)
             ).rowcount
             if claimed != 1:
                 return None
@@ -1070,6 +1245,7 @@ class Store:
             row = session.get(RemediationRow, remediation_id)
             row.state = RemediationState.VERIFYING.value
             row.claimed_until = None
+            row.claimed_by = None
             row.next_check_at = next_check_at
             row.give_up_at = give_up_at
             row.updated_at = utcnow()
@@ -1080,6 +1256,7 @@ class Store:
         with self._session() as session:
             row = session.get(RemediationRow, remediation_id)
             row.claimed_until = retry_at
+            row.claimed_by = None  # not before retry_at, whoever is alive then
             if error is not None:
                 row.error = error[:1000]
             row.updated_at = utcnow()
@@ -1115,6 +1292,7 @@ class Store:
             row.state = state.value
             row.active_case_id = None
             row.claimed_until = None
+            row.claimed_by = None
             row.next_check_at = None
             row.finished_at = now
             row.updated_at = now
@@ -1303,8 +1481,13 @@ class Store:
             return found
 
     def due_blocks(self, now: datetime | None = None, limit: int = 50) -> list[int]:
-        return self._due_ids(
-            BlockRequestRow.id, _block_sendable(now or utcnow()), BlockRequestRow.not_before, limit
+        now = now or utcnow()
+        return self._due_ids(BlockRequestRow.id, self._block_sendable(now), BlockRequestRow.not_before, limit)
+
+    def _block_sendable(self, now: datetime) -> ColumnElement[bool]:
+        return ((BlockRequestRow.state == BlockState.SCHEDULED) & (BlockRequestRow.not_before <= now)) | (
+            (BlockRequestRow.state == BlockState.SENDING)
+            & ((BlockRequestRow.claimed_until <= now) | self._orphaned(BlockRequestRow.claimed_by, now))
         )
 
     def claim_block_send(self, block_id: int, now: datetime | None = None) -> BlockSendWork | None:
@@ -1313,8 +1496,8 @@ class Store:
             claimed = session.execute(
                 update(BlockRequestRow)
                 .where(BlockRequestRow.id == block_id)
-                .where(_block_sendable(now))
-                .values(state=BlockState.SENDING, claimed_until=now + CLAIM_LEASE)
+                .where(self._block_sendable(now))
+                .values(state=BlockState.SENDING, claimed_until=now + CLAIM_LEASE, claimed_by=self.worker_id)
             ).rowcount
             if claimed != 1:
                 return None
@@ -1348,6 +1531,7 @@ class Store:
             row.state = BlockState.SCHEDULED
             row.not_before = not_before
             row.claimed_until = None
+            row.claimed_by = None
             row.last_error = reason[:1000] if reason else None
             _touch_case(session, row.case_id, utcnow())
 
@@ -1359,6 +1543,7 @@ class Store:
             row.microsoft_id = microsoft_id[:64] or None
             row.sent_at = now
             row.claimed_until = None
+            row.claimed_by = None
             row.next_check_at = next_check_at
             row.last_error = None
             _touch_case(session, row.case_id, now)
@@ -1369,6 +1554,7 @@ class Store:
             row = session.get(BlockRequestRow, block_id)
             row.state = BlockState.FAILED
             row.claimed_until = None
+            row.claimed_by = None
             row.last_error = error[:1000]
             row.finished_at = now
             _touch_case(session, row.case_id, now)
@@ -1502,11 +1688,38 @@ class Store:
             )
 
 
-def _sendable(now: datetime) -> ColumnElement[bool]:
-    """Queued and due, or claimed by a worker whose lease ran out (it died mid-send)."""
-    return ((SubmissionRow.state == SubmissionState.QUEUED.value) & (SubmissionRow.not_before <= now)) | (
-        (SubmissionRow.state == SubmissionState.SENDING.value) & (SubmissionRow.claimed_until <= now)
-    )
+def _survives_reconnect(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a store method again when PostgreSQL went away before its transaction committed (a restart, a
+    fail-over): the server rolled the transaction back, so running it again is safe. For up to RECONNECT_SECONDS,
+    then the error stands."""
+
+    @functools.wraps(method)
+    def run(self: Store, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        pause = 0.1
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except OperationalError as exc:
+                if not self._reconnects or time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "database unavailable in %s (%s); trying again", method.__name__, type(exc.orig).__name__
+                )
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+
+    return run
+
+
+# Answered at once, database or not: readiness, metrics and the schema steps an operator runs.
+_FAIL_FAST = frozenset(
+    {"ping", "close", "migrate", "schema_revision", "head_revision", "schema_problem", "ensure_schema",
+     "open_check_count"}
+)  # fmt: skip
+for _name, _method in list(vars(Store).items()):
+    if not _name.startswith("_") and _name not in _FAIL_FAST and callable(_method):
+        setattr(Store, _name, _survives_reconnect(_method))
 
 
 _FINISHED_STATUSES = frozenset(
@@ -1695,18 +1908,6 @@ class BlockCheckWork:
 
 def _touch_case(session: Session, case_id: int, now: datetime) -> None:
     session.execute(update(CaseRow).where(CaseRow.id == case_id).values(card_dirty=True, updated_at=now))
-
-
-def _remediation_runnable(now: datetime) -> ColumnElement[bool]:
-    return (RemediationRow.state == RemediationState.RUNNING.value) & (
-        RemediationRow.claimed_until.is_(None) | (RemediationRow.claimed_until <= now)
-    )
-
-
-def _block_sendable(now: datetime) -> ColumnElement[bool]:
-    return ((BlockRequestRow.state == BlockState.SCHEDULED) & (BlockRequestRow.not_before <= now)) | (
-        (BlockRequestRow.state == BlockState.SENDING) & (BlockRequestRow.claimed_until <= now)
-    )
 
 
 def _remediation_work(row: RemediationRow) -> RemediationWork:

@@ -220,9 +220,10 @@ def bot_environment(slack, graph, tls, database_url: str, **overrides: object) -
 class RunningBot:
     """The real bot (Runtime = what `phishbot run` starts) in this process, serving HTTP on loopback."""
 
-    def __init__(self, slack, graph, tls, database_url: str, **overrides: object) -> None:
+    def __init__(self, slack, graph, tls, database_url: str, *, clock=None, **overrides: object) -> None:
         self._args = (slack, graph, tls, database_url)
         self._overrides = overrides
+        self._clock = clock  # the caches' clock (bot.app.build_services); None: the real one
         self.runtime = None
         self.start()
 
@@ -233,7 +234,8 @@ class RunningBot:
         slack, graph, tls, database_url = self._args
         migrate_first(database_url)
         settings = Settings(**bot_environment(slack, graph, tls, database_url, **self._overrides))
-        self.runtime = Runtime(settings, host="127.0.0.1").start()
+        clock = {"clock": self._clock} if self._clock is not None else {}
+        self.runtime = Runtime(settings, host="127.0.0.1", **clock).start()
         slack.app_url = f"http://127.0.0.1:{self.runtime.port}/slack/events"
         return self
 

@@ -335,6 +335,22 @@ def test_submit_email_sends_a_valid_body_whose_file_content_is_the_raw_message(c
     assert created["internetMessageId"] == "<abc123@contoso-hr.example>"
 
 
+def test_submissions_created_since_filters_on_creation_time_and_follows_pages(client, emulator):
+    old = client.submit_url(url="https://old.example/", category="phishing")
+    with emulator._lock:  # made long ago
+        emulator._submissions[old["id"]].obj["createdDateTime"] = "2020-01-01T00:00:00.0000000Z"
+    made = [client.submit_url(url=f"https://new{i}.example/", category="phishing")["id"] for i in range(3)]
+    since = datetime.now(UTC) - timedelta(minutes=1)
+
+    found = client.submissions_created_since("url", since, page_size=2)
+    assert [f["id"] for f in found] == made
+    first, second = requests_to(emulator, "GET", f"{SUBMISSIONS}/urlThreats")
+    assert first.query["$filter"] == second.query["$filter"]
+    assert first.query["$filter"].startswith("createdDateTime ge ") and "$skiptoken" in second.query
+    assert len(client.submissions_created_since("url", since, page_size=2, max_pages=1)) == 2
+    assert client.submissions_created_since("email", since) == []
+
+
 def test_submit_email_carries_any_bytes_unchanged(client, emulator):
     # 8-bit bodies, bare LFs, NULs: the submission must carry exactly what was reported.
     raw = RAW_MIME.replace(b"\r\n", b"\n", 2) + bytes(range(256)) * 64
@@ -429,6 +445,47 @@ def test_timeout_is_retried(emulator, tls_material, sleeps):
     assert gets[0] is None and gets[-1] == 200
     assert len(requests_to(emulator, "GET", SUBMISSIONS)) == len(gets) >= 2
     assert len(sleeps.delays) == len(gets) - 1
+
+
+def test_a_reset_connection_is_retried_with_backoff(client, emulator, sleeps):
+    emulator.fail_next(URL_ROUTE, status=503, reset=True, times=2)
+
+    created = client.submit_url(url="https://phish.example/", category="phishing")
+
+    assert created["id"] in emulator.submissions and len(emulator.submissions) == 1
+    assert [r.status for r in requests_to(emulator, "POST", f"{SUBMISSIONS}/urlThreats")] == [None, None, 201]
+    assert len(sleeps.delays) == 2 and 0.005 <= sleeps.delays[0] <= 0.01 <= sleeps.delays[1] <= 0.02
+
+
+def test_outer_429_without_retry_after_backs_off_exponentially(client, emulator, sleeps):
+    emulator.fail_next(URL_ROUTE, status=429, times=3)
+
+    client.submit_url(url="https://phish.example/", category="phishing")
+
+    assert [r.status for r in requests_to(emulator, "POST", f"{SUBMISSIONS}/urlThreats")] == [
+        429,
+        429,
+        429,
+        201,
+    ]
+    # No Retry-After: the client's own backoff, doubling from 0.01 s with jitter in [half, whole].
+    bounds = [(0.005, 0.01), (0.01, 0.02), (0.02, 0.04)]
+    assert all(low <= delay <= high for delay, (low, high) in zip(sleeps.delays, bounds, strict=True))
+
+
+def test_inner_429_without_retry_after_backs_off_and_stays_bounded(emulator, tls_material, sleeps):
+    with make_client(
+        emulator, tls_material, retry=RetryPolicy(max_attempts=3, base_delay=0.01), sleep=sleeps
+    ) as c:
+        throttled = c.submit_url(url="https://phish.example/throttled", category="phishing")["id"]
+        emulator.fail_next(GET_URL_ROUTE, status=429, in_batch=True, times=50)
+        results = c.read_submissions([("url", throttled)])
+    emulator.clear_faults()
+
+    error = results[throttled]
+    assert isinstance(error, GraphError) and error.retryable and error.status == 429
+    assert len(requests_to(emulator, "POST", "/beta/$batch")) == 3  # max_attempts, then given back
+    assert len(sleeps.delays) == 2 and 0.005 <= sleeps.delays[0] <= 0.01 <= sleeps.delays[1] <= 0.02
 
 
 def test_unreachable_graph_is_a_retryable_error(emulator, tls_material):

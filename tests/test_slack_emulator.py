@@ -340,6 +340,25 @@ def test_other_faults(slack, client):
         slack.fail_next("users.info", retry_after=0.5)
 
 
+def test_held_calls_fail_late_or_are_done_with_a_late_answer(slack, client):
+    # fail_next(delay=…): held, then refused — Slack did nothing. hold_answer_next: done at once, answered late.
+    slack.fail_next("chat.postMessage", status=500, delay=0.3)
+    with pytest.raises(SlackApiError):
+        client.chat_postMessage(channel=SOC, text="never posted")
+    assert slack.messages(SOC) == []
+
+    slack.hold_answer_next("chat.postMessage", 2)
+    answered = threading.Event()
+    threading.Thread(
+        target=lambda: (client.chat_postMessage(channel=SOC, text="posted"), answered.set()), daemon=True
+    ).start()
+    slack.wait_for(lambda: slack.messages(SOC), timeout=5)
+    assert not answered.is_set()  # posted, and the poster has not heard yet
+    assert answered.wait(timeout=5)
+    with pytest.raises(ValueError):
+        slack.hold_answer_next("file_download", 1)
+
+
 def test_tokens_and_unknown_methods(slack):
     wrong = WebClient(token="xoxb-wrong", base_url=slack.api_url)
     with pytest.raises(SlackApiError) as caught:

@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import update
 
 from bot.domain import CaseKind, CaseStatus, Category, SubmissionState, Verdict
-from bot.models import Base
-from bot.store import NewReport, Store
+from bot.models import Base, WorkerRow
+from bot.store import WORKER_TIMEOUT, NewReport, Store
 
 
 @pytest.fixture
@@ -193,3 +194,64 @@ def test_submission_states_are_the_domain_words(store):
         state = connection.exec_driver_sql("SELECT state FROM submissions").scalar_one()
     assert state == SubmissionState.QUEUED.value
     assert opened.case_id == 1
+
+
+def test_what_a_dead_worker_claimed_is_free_and_a_live_ones_is_not(store, database_url):
+    """Two processes on one database: while the one that claimed work beats, the work is its own; once it stops
+    (killed), the other takes over its send (marked as resumed: the answer may be lost), its card draw and its
+    outcome message (the reporter is untold again), without waiting for the leases."""
+    other = Store(database_url)
+    try:
+        opened = store.open_case(url_report())
+        store.heartbeat()
+        other.heartbeat()
+        send = store.claim_send(opened.submission_id)
+        assert send is not None and not send.resumed
+        assert store.take_card_dirty(opened.case_id)
+        [reporter] = store.reporters_to_tell(opened.case_id)
+        assert store.claim_outcome_message(reporter.reporter_row_id)
+
+        # The claimer lives: nothing is free for the other.
+        assert other.claim_send(opened.submission_id) is None
+        assert other.dirty_cards() == [] and not other.take_card_dirty(opened.case_id)
+        assert other.reporters_to_tell(opened.case_id) == []
+
+        # It dies (no heartbeat for longer than WORKER_TIMEOUT): its claims are free, once each.
+        with store.engine.begin() as connection:
+            connection.execute(
+                update(WorkerRow)
+                .where(WorkerRow.id == store.worker_id)
+                .values(seen_at=datetime.now(UTC) - WORKER_TIMEOUT - timedelta(seconds=1))
+            )
+        resumed = other.claim_send(opened.submission_id)
+        assert resumed is not None and resumed.resumed and other.claim_send(opened.submission_id) is None
+        assert other.dirty_cards() == [opened.case_id]
+        assert other.take_card_dirty(opened.case_id) and not other.take_card_dirty(opened.case_id)
+        other.card_drawn(opened.case_id)
+        assert other.dirty_cards() == []
+        assert [r.reporter_row_id for r in other.reporters_to_tell(opened.case_id)] == [
+            reporter.reporter_row_id
+        ]
+        assert other.claim_outcome_message(reporter.reporter_row_id)
+        other.outcome_message_sent(reporter.reporter_row_id)
+        assert other.reporters_to_tell(opened.case_id) == []
+        # The claims a worker keeps for itself never look dead to it.
+        assert store.reporters_to_tell(opened.case_id) == []
+    finally:
+        other.close()
+
+
+def test_on_sqlite_the_process_lock_holder_frees_every_other_workers_claims_at_once(sqlite_url):
+    first = Store(sqlite_url)
+    first.migrate()
+    second = Store(sqlite_url)
+    try:
+        opened = first.open_case(url_report())
+        first.heartbeat()
+        assert first.claim_send(opened.submission_id) is not None
+        assert second.claim_send(opened.submission_id) is None
+        second.forget_other_workers()  # what Runtime.start does once it holds the process lock
+        assert second.claim_send(opened.submission_id) is not None
+    finally:
+        first.close()
+        second.close()

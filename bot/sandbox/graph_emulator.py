@@ -44,8 +44,9 @@ Behaviour worth knowing when writing a client against it:
 * **Tokens** are JWTs (RS256-shaped, signed by nobody: the bot never verifies them, Graph would) whose `roles`
   claim lists the application permissions granted: `roles=` at construction or `granted_roles` later (tokens
   issued afterwards carry it), default `ALL_ROLES`. `phishbot doctor` reads that claim.
-* **Fault injection** (`fail_next`), **recording** (`requests`, secrets redacted) and an optional **request
-  validator** (a schema check; problems answer 400 and land in `validation_errors`) serve the tests.
+* **Fault injection** (`fail_next`: a status, a raw body, a delay, or a reset connection; `expire_tokens`),
+  **recording** (`requests`, secrets redacted) and an optional **request validator** (a schema check;
+  problems answer 400 and land in `validation_errors`) serve the tests.
 
 No request logging: the demo prints its own story, and tests read `requests`.
 """
@@ -62,6 +63,7 @@ import random
 import re
 import secrets
 import socket
+import struct
 import threading
 import time
 import uuid
@@ -205,6 +207,16 @@ _MAX_PARTS = 1000
 _MAX_URLS = 100
 _URL_PATTERN = re.compile(r"""https?://[^\s"'<>()\[\]{}\\]+""", re.IGNORECASE)
 _FILTER_CLAUSE = re.compile(r"^\s*(status|category|source|contentType)\s+eq\s+'([^']*)'\s*$")
+# The documented time filter: `createdDateTime ge 2022-01-01T00:00:00Z` (an unquoted DateTimeOffset).
+_CREATED_CLAUSE = re.compile(
+    r"^\s*createdDateTime\s+(ge|gt|le|lt)\s+(\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d))\s*$"
+)
+_COMPARE = {
+    "ge": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+    "le": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+}
 
 
 # --- public value types -------------------------------------------------------------------------------------
@@ -242,6 +254,7 @@ class _Reply:
     status: int
     body: Any = None  # JSON-able, raw bytes (injected faults), or None for no body
     headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # no answer at all: the connection is torn down (an injected fault)
 
 
 @dataclass
@@ -254,6 +267,7 @@ class _Fault:
     in_batch: bool
     body: bytes | None
     delay: float | None
+    reset: bool = False
 
 
 @dataclass
@@ -297,6 +311,23 @@ class _EmailFacts:
 def _now_iso() -> str:
     # Graph writes seven fractional digits; clients must not assume Python's six.
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+def _parse_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 date and time as Graph writes it (up to seven fractional digits, Z or an offset)."""
+    if not isinstance(value, str):
+        return None
+    match = re.fullmatch(r"([^.Z+]+)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", value.strip())
+    if match is None:
+        return None
+    base, fraction, zone = match.groups()
+    try:
+        moment = datetime.fromisoformat(
+            f"{base}.{(fraction or '0')[:6]:0<6}{'+00:00' if zone == 'Z' else zone}"
+        )
+    except ValueError:
+        return None
+    return moment.astimezone(UTC)
 
 
 def _format_seconds(seconds: float) -> str:
@@ -663,6 +694,15 @@ class _Handler(BaseHTTPRequestHandler):
         return (self.rfile.read(length) if length else b""), None
 
     def _send(self, reply: _Reply) -> None:
+        if reply.reset:
+            # An abortive close (RST) with nothing sent: what a crashed gateway or a dropped NAT entry looks like.
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+            return
         headers = dict(reply.headers)
         if reply.body is None:
             payload = b""
@@ -858,19 +898,28 @@ class GraphEmulator:
         in_batch: bool = False,
         body: bytes | None = None,
         delay: float | None = None,
+        reset: bool = False,
     ) -> None:
         """Answer the next `times` requests matching `route` ("METHOD /path", `{x}` = one segment) with `status`.
 
         `in_batch=True` targets inner requests of `$batch` (matched against their versioned path) instead of
-        direct ones. `body` replaces the response body verbatim; `delay` sleeps before answering.
+        direct ones. `body` replaces the response body verbatim; `delay` sleeps before answering. `reset=True`
+        answers nothing: the request is read, not acted on, and the connection is reset (`status` is ignored;
+        the recorded request keeps status None).
         """
         method, segments = _parse_route(route)
         if not 100 <= status <= 599:
             raise ValueError("status must be an HTTP status code")
         if times < 1:
             raise ValueError("times must be at least 1")
+        if reset and in_batch:
+            raise ValueError(
+                "an inner request of a $batch cannot reset the connection; reset the $batch itself"
+            )
         with self._lock:
-            self._faults.append(_Fault(method, segments, status, retry_after, times, in_batch, body, delay))
+            self._faults.append(
+                _Fault(method, segments, status, retry_after, times, in_batch, body, delay, reset)
+            )
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -979,6 +1028,8 @@ class GraphEmulator:
     def _fault_reply(fault: _Fault, *, identity: bool) -> _Reply:
         if fault.delay:
             time.sleep(fault.delay)
+        if fault.reset:
+            return _Reply(fault.status, reset=True)
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = _format_seconds(fault.retry_after)
@@ -1022,7 +1073,7 @@ class GraphEmulator:
         recorded = RecordedRequest(method, path, query, _redact_headers(headers), body)
         self._record(recorded)
         reply = self._graph_reply(method, path, query, headers, body, unreadable)
-        recorded.status = reply.status
+        recorded.status = None if reply.reset else reply.status
         reply.headers.setdefault("request-id", str(uuid.uuid4()))
         reply.headers.setdefault("client-request-id", headers.get("client-request-id") or str(uuid.uuid4()))
         return reply
@@ -1210,7 +1261,7 @@ class GraphEmulator:
             reply = self._token(method, tenant, form or {})
         reply.headers.setdefault("Content-Type", _IDENTITY_CONTENT_TYPE)
         reply.headers.setdefault("Cache-Control", "no-store, no-cache")
-        recorded.status = reply.status
+        recorded.status = None if reply.reset else reply.status
         return reply
 
     def _tenant_problem(self, tenant: str) -> _Reply | None:
@@ -1552,19 +1603,25 @@ class GraphEmulator:
     def _list(self, kind: str, query: dict[str, str], include_unknown: bool) -> _Reply:
         options = {key.lower(): value for key, value in query.items()}
         clauses: list[tuple[str, str]] = []
+        created: list[tuple[str, datetime]] = []
         filter_text = options.get("$filter", "")
         if filter_text.strip():
             for clause in re.split(r"\s+and\s+", filter_text.strip()):
                 match = _FILTER_CLAUSE.match(clause)
-                if match is None:
+                when = _CREATED_CLAUSE.match(clause)
+                if match is not None:
+                    clauses.append((match.group(1), match.group(2)))
+                elif when is not None and (moment := _parse_datetime(when.group(2))) is not None:
+                    created.append((when.group(1), moment))
+                else:
                     return _Reply(
                         400,
                         graph_error(
                             400,
-                            "Invalid filter clause (the sandbox supports status/category/source eq '...').",
+                            "Invalid filter clause (the sandbox supports status/category/source eq '...' and"
+                            " createdDateTime ge|gt|le|lt <date and time>).",
                         ),
                     )
-                clauses.append((match.group(1), match.group(2)))
         try:
             top = int(options.get("$top") or DEFAULT_PAGE_SIZE)
         except ValueError:
@@ -1585,7 +1642,10 @@ class GraphEmulator:
                 if submission.kind != kind:
                     continue
                 view = self._current(submission)
-                if all(view.get(name) == value for name, value in clauses):
+                made = _parse_datetime(view.get("createdDateTime"))
+                if all(view.get(name) == value for name, value in clauses) and all(
+                    made is not None and _COMPARE[operator](made, moment) for operator, moment in created
+                ):
                     matching.append((submission.seq, view))
         remaining = [(seq, view) for seq, view in matching if seq > after]
         page = remaining[:top]

@@ -147,10 +147,11 @@ class _Reply:
 
 @dataclass
 class _Fault:
-    status: int
+    status: int  # 0: no failure, the call is done and only its answer is held (`hold_answer_next`)
     retry_after: float | None
     error: str | None
     remaining: int
+    delay: float | None = None
 
 
 @dataclass
@@ -782,19 +783,32 @@ class SlackEmulator:
         retry_after: float | None = 1,
         times: int = 1,
         error: str | None = None,
+        delay: float | None = None,
     ) -> None:
         """Make the next ``times`` calls of ``method`` fail. ``method`` is a Web API method name, or
         ``"response_url"``, ``"file_download"`` or ``"file_upload"`` for those endpoints.
 
         429 → HTTP 429 with Retry-After and ``{"ok":false,"error":"ratelimited"}``; 200 with ``error`` →
-        ``{"ok":false,"error":error}``; 5xx → that HTTP status with a JSON error body."""
+        ``{"ok":false,"error":error}``; 5xx → that HTTP status with a JSON error body. ``delay`` holds the
+        call that many seconds first (and Slack does nothing): a call still in flight when a test kills the
+        bot."""
         if status == 200 and not error:
             raise ValueError("fail_next(status=200) needs error=, e.g. error='channel_not_found'")
         if retry_after is not None and float(retry_after) != int(retry_after):
             raise ValueError("Slack sends Retry-After in whole seconds (slack_sdk parses it with int())")
         with self._lock:
             self._faults.setdefault(method, deque()).append(
-                _Fault(status=status, retry_after=retry_after, error=error, remaining=times)
+                _Fault(status=status, retry_after=retry_after, error=error, remaining=times, delay=delay)
+            )
+
+    def hold_answer_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Do the next ``times`` calls of the Web API ``method`` (a message is posted, a card edited), then hold
+        each answer ``seconds``: Slack did it, and a bot killed meanwhile never heard so."""
+        if method not in self._methods:
+            raise ValueError(f"hold_answer_next takes a Web API method, not {method!r}")
+        with self._lock:
+            self._faults.setdefault(method, deque()).append(
+                _Fault(status=0, retry_after=None, error=None, remaining=times, delay=seconds)
             )
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -810,6 +824,8 @@ class SlackEmulator:
 
     @staticmethod
     def _fault_reply(fault: _Fault) -> _Reply:
+        if fault.delay:
+            time.sleep(fault.delay)
         headers: dict[str, str] = {}
         if fault.status == 429:
             error = fault.error or "ratelimited"
@@ -917,7 +933,7 @@ class SlackEmulator:
                 {"ok": False, "error": "missing_scope", "needed": needed[0], "provided": ",".join(granted)}
             )
         fault = self._take_fault(method)
-        if fault is not None:
+        if fault is not None and fault.status:
             return self._fault_reply(fault)
         with self._lock:
             try:
@@ -926,6 +942,8 @@ class SlackEmulator:
                 result = {"ok": False, "error": exc.error, **exc.extra}
             except (ValueError, TypeError, AttributeError):
                 result = {"ok": False, "error": "invalid_arguments"}
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)  # hold_answer_next: done, and the answer is late
         return _Reply.json(result)
 
     # ---------------------------------------------------------------------------------------- helpers (locked)
