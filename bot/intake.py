@@ -26,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import cards, messages
 from bot.directory import SlackDirectory, is_slack_user
@@ -40,7 +41,7 @@ from bot.metrics import Metrics
 from bot.notify import SlackNotifier
 from bot.parsing import ParseError, read_report
 from bot.slack_files import SlackFiles
-from bot.store import NewReport, OpenedCase, Store
+from bot.store import CommitUncertain, NewReport, OpenedCase, Store
 
 log = logging.getLogger(__name__)
 
@@ -448,8 +449,20 @@ class Intake:
 
     def _open(
         self, report: NewReport, reply: Reply, language: str, *, notes: tuple[str, ...] = ()
-    ) -> OpenedCase:
-        opened = self._store.open_case(report)
+    ) -> OpenedCase | None:
+        try:
+            opened = self._store.open_case(report)
+        except (SQLAlchemyError, CommitUncertain) as exc:
+            # The store already waited out a restart or fail-over (RECONNECT_SECONDS); past that, the reporter must
+            # hear that nothing was recorded rather than nothing at all. Reported again, it joins the case if this
+            # attempt did commit after all.
+            log.error(
+                "report from %s not recorded: database unavailable (%s)",
+                report.reporter_id,
+                type(exc).__name__,
+            )
+            reply(*cards.notice(messages.text(language, "error.database")))
+            return None
         if self._metrics is not None:
             self._metrics.report(
                 report.door, "new" if opened.created else "joined" if opened.joined else "repeat"

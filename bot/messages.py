@@ -145,6 +145,10 @@ ENGLISH_CATALOG: dict[str, str] = {
         "Upload the email as a .eml or .msg file instead."
     ),
     "error.slack": "Slack did not accept a request from phishbot. Please try again in a minute.",
+    "error.database": (
+        "phishbot could not record your report: its database is not answering. Please report it again in a few"
+        " minutes."
+    ),
     "error.graph_auth": "phishbot could not sign in to Microsoft. Security has been told; your report is kept.",
     "error.graph_busy": (
         "Microsoft Defender is not answering right now. Your report is kept and will be sent shortly."
@@ -248,6 +252,10 @@ DUTCH_CATALOG: dict[str, str] = {
         "Upload de e-mail als .eml- of .msg-bestand."
     ),
     "error.slack": "Slack nam een verzoek van phishbot niet aan. Probeer het over een minuut opnieuw.",
+    "error.database": (
+        "phishbot kon je melding niet vastleggen: de database antwoordt niet. Meld het over een paar minuten"
+        " opnieuw."
+    ),
     "error.graph_auth": (
         "phishbot kon niet aanmelden bij Microsoft. Security is ingelicht; je melding is bewaard."
     ),
