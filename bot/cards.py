@@ -796,7 +796,7 @@ def read_report_modal(state: Mapping[str, Any], private_metadata: str | None = N
     category = selected.get("value") if isinstance(selected, Mapping) else None
     picked = element("recent").get("selected_option")
     recent_id = ""
-    if isinstance(picked, Mapping) and isinstance(picked.get("value"), str) and picked["value"].isdigit():
+    if isinstance(picked, Mapping) and _small_number(picked.get("value")):
         ids = report_metadata(private_metadata).get("recent")
         index = int(picked["value"])
         if isinstance(ids, list) and index < len(ids) and isinstance(ids[index], str):
@@ -808,6 +808,12 @@ def read_report_modal(state: Mapping[str, Any], private_metadata: str | None = N
         note=text("note")[:2000],  # the element's max_length; Slack enforces it, we don't rely on that
         recent_id=recent_id,
     )
+
+
+def _small_number(value: object) -> bool:
+    """An option value that int() reads as an index or a day count ("²" is a digit to str.isdigit(), not to
+    int(); a 5,000-digit one is past int()'s limit)."""
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 6
 
 
 def report_metadata(private_metadata: str | None) -> dict[str, Any]:
@@ -1421,7 +1427,7 @@ def read_block_modal(view: Mapping[str, Any]) -> BlockForm:
     state = view.get("state") if isinstance(view, Mapping) else None
     values = state.get("values", {}) if isinstance(state, Mapping) else {}
     chosen = _selected(values, "expiry")
-    days = int(chosen) if chosen.isdigit() and int(chosen) in BLOCK_EXPIRY_DAYS else BLOCK_DEFAULT_DAYS
+    days = int(chosen) if _small_number(chosen) and int(chosen) in BLOCK_EXPIRY_DAYS else BLOCK_DEFAULT_DAYS
     return BlockForm(
         case_id=modal_case_id(view.get("private_metadata") if isinstance(view, Mapping) else None),
         expires_days=days,

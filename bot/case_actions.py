@@ -106,8 +106,14 @@ class CaseActions:
             self._follow_up.send(submission_id)
 
 
+# Case ids are the database's INTEGER: a larger number names no case (PostgreSQL would refuse to compare it).
+MAX_CASE_ID = 2**31 - 1
+
+
 def _case_id(value: object) -> int | None:
     text = str(value or "").strip()
-    if not text.isdigit() or len(text) > 18:
+    # ASCII only: "²" is a digit to str.isdigit() but not to int().
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_CASE_ID)):
         return None
-    return int(text)
+    case_id = int(text)
+    return case_id if 0 < case_id <= MAX_CASE_ID else None

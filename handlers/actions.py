@@ -23,10 +23,7 @@ def register(app: App, services: Services) -> None:
         def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
             ack()
             user_id = body["user"]["id"]
-
-            def reply(text: str, blocks: list[dict]) -> None:
-                respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-
+            reply = _replier(services, body, respond, user_id)
             services.worker.submit(
                 actions.run,
                 action_id,
@@ -52,10 +49,7 @@ def register(app: App, services: Services) -> None:
             ack()
             user_id = body["user"]["id"]
             trigger_id = body.get("trigger_id") or ""
-
-            def reply(text: str, blocks: list[dict]) -> None:
-                respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-
+            reply = _replier(services, body, respond, user_id)
             services.worker.submit(
                 actions.run,
                 action_id,
@@ -69,3 +63,19 @@ def register(app: App, services: Services) -> None:
 
     modal_button(cards.PURGE, services.remediations.open_purge_modal)
     modal_button(cards.BLOCK, services.blocks.open_modal)
+
+
+def _replier(
+    services: Services, body: dict, respond: Respond, user_id: str
+) -> Callable[[str, list[dict]], None]:
+    """Answers go where the click was, through its response_url; a click inside a modal has none (Slack sends
+    the view instead), so the answer goes to the person in the SOC channel."""
+    if not body.get("response_url"):
+        return lambda text, blocks: services.notifier.ephemeral(
+            services.settings.soc_channel, user_id, text, blocks
+        )
+
+    def reply(text: str, blocks: list[dict]) -> None:
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    return reply

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
+
+from slack_sdk.errors import SlackApiError
 
 from bot import cards
 from bot.intake import Reporter
@@ -12,6 +15,8 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from bot.app import Services
+
+log = logging.getLogger(__name__)
 
 COMMAND = "/report-phish"
 
@@ -54,7 +59,17 @@ def register(app: App, services: Services) -> None:
             loading = services.intake.offers_recent_emails
             channel_id = command.get("channel_id")
             view = services.intake.report_form(channel_id=channel_id, loading=loading)
-            opened = client.views_open(trigger_id=command["trigger_id"], view=view)
+            try:
+                opened = client.views_open(trigger_id=command["trigger_id"], view=view)
+            except SlackApiError as exc:
+                # The trigger opens one view within three seconds; a late or spent one is refused by Slack.
+                error = exc.response.get("error")
+                log.warning("the report form did not open: %s", error)
+                respond(
+                    text=f"The report form did not open ({error}): run `{COMMAND}` again.",
+                    response_type="ephemeral",
+                )
+                return
             if loading:
                 services.worker.submit(
                     services.intake.fill_report_form,

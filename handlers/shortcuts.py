@@ -17,7 +17,7 @@ REPORT_MESSAGE = "report_phish_message"
 
 
 def register(app: App, services: Services) -> None:
-    @app.shortcut(REPORT_MESSAGE)
+    @app.message_shortcut(REPORT_MESSAGE)  # a global shortcut of that id is not ours: it has no message
     def on_report_message_shortcut(ack: Ack, body: dict, respond: Respond) -> None:
         ack()
         reporter = Reporter(user_id=body["user"]["id"], channel_id=(body.get("channel") or {}).get("id"))

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
 import pytest
@@ -155,3 +155,27 @@ def test_other_paths_and_methods(bot):
     assert httpx.get(f"{base}/slack/events").status_code == 405
     assert httpx.post(f"{base}/admin", content=b"x").status_code == 404
     assert httpx.get(f"{base}/../../etc/passwd").status_code == 404
+
+
+def test_a_slash_command_without_the_fields_slack_always_sends_is_400(bot, slack):
+    body, _ = slack.prepared_request("command", ALICE, text="https://evil.example/", channel_id=INTAKE)
+    fields = parse_qs(body.decode())
+    for missing in ("user_id", "trigger_id", "response_url"):
+        partial = urlencode({k: v[0] for k, v in fields.items() if k != missing}).encode()
+        assert_refused_cleanly(slack.send_signed(partial, FORM), {400})
+    repeated = body + b"&user_id=U0SAMSOC1"  # which one is the sender? Slack never repeats a field
+    assert_refused_cleanly(slack.send_signed(repeated, FORM), {400})
+    not_a_url = urlencode({**{k: v[0] for k, v in fields.items()}, "response_url": "not a url"}).encode()
+    assert_refused_cleanly(slack.send_signed(not_a_url, FORM), {400})
+    assert bot.store.cases_reported_by(ALICE) == []
+
+
+def test_a_slash_command_whose_trigger_has_expired_tells_the_person_to_run_it_again(bot, slack):
+    body, _ = slack.prepared_request("command", ALICE, text="", channel_id=INTAKE)
+    fields = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    # A trigger lives three seconds and opens one view: this one is spent.
+    spent = urlencode({**fields, "trigger_id": "1715674320.1.0123456789abcdef"}).encode()
+    assert slack.send_signed(spent, FORM).status_code == 200
+    [told] = slack.wait_for(lambda: [e for e in slack.ephemerals if "did not open" in e["text"]])
+    assert told["user"] == ALICE and "/report-phish" in told["text"]
+    assert slack.calls_to("views.open")[-1].error == "invalid_trigger_id"

@@ -8,8 +8,9 @@ import time
 from importlib import resources
 
 import pytest
-from conftest import ALICE, INTAKE, SOC, bot_environment
+from conftest import ALICE, INTAKE, RESPONDER, SOC, bot_environment
 
+from bot import cards
 from bot.app import build_services
 from bot.config import Settings
 from bot.domain import CaseKind, CaseStatus, Category
@@ -105,6 +106,119 @@ def test_a_restart_between_submission_and_verdict_edits_the_same_card(bot, slack
     assert len(created_submissions(graph)) == 1
     assert_one_card_and_one_outcome(slack, bot)
     assert slack.messages(SOC)[0].updates >= 1
+
+
+def graph_statuses(graph, method: str, path: str) -> list[int | None]:
+    return [r.status for r in graph.graph_requests() if r.method == method and r.path == path]
+
+
+SUBMISSION_PATH = "/beta/security/threatSubmission/emailThreats"
+VERDICT_READ = "GET /beta/security/threatSubmission/emailThreats/{id}"
+
+
+@pytest.mark.parametrize(
+    ("route", "status", "in_batch"),
+    [
+        (EMAIL_POST, 429, False),
+        ("POST /beta/$batch", 429, False),
+        (VERDICT_READ, 429, True),
+        (EMAIL_POST, 500, False),
+        (VERDICT_READ, 500, True),
+    ],
+    ids=[
+        "429-submission",
+        "429-verdict-batch",
+        "429-inside-the-batch",
+        "500-submission",
+        "500-inside-the-batch",
+    ],
+)
+def test_transient_failures_without_retry_after_are_retried_and_the_report_completes(
+    bot, slack, graph, route, status, in_batch
+):
+    # No Retry-After: the client's own backoff decides (its values: test_graph_client); a bounded number of
+    # attempts, and the report completes once, whichever of its requests Microsoft throttled or failed.
+    graph.fail_next(route, status=status, times=2, in_batch=in_batch)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    if route == EMAIL_POST:
+        assert graph_statuses(graph, "POST", SUBMISSION_PATH) == [status, status, 201]
+    elif in_batch:
+        inner = [r.status for r in graph.batch_requests()]
+        assert inner.count(status) == 2 and inner[-1] == 200
+    else:
+        batches = graph_statuses(graph, "POST", "/beta/$batch")
+        assert batches.count(status) == 2 and batches[-1] == 200
+    assert len(created_submissions(graph)) == 1
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_connection_resets_on_the_submission_and_the_verdict_read_are_retried(bot, slack, graph):
+    graph.fail_next(EMAIL_POST, status=503, reset=True, times=2)
+    graph.fail_next("POST /beta/$batch", status=503, reset=True, times=2)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    assert graph_statuses(graph, "POST", SUBMISSION_PATH) == [None, None, 201]  # None: no answer, a reset
+    assert graph_statuses(graph, "POST", "/beta/$batch")[:2] == [None, None]
+    assert len(created_submissions(graph)) == 1
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_malformed_json_from_the_verdict_read_is_read_again_and_the_report_completes(bot, slack, graph):
+    # Every retry of the client gets the same broken answer: the check round fails, the next one reads it.
+    graph.fail_next("POST /beta/$batch", status=200, body=b'{"responses": [{"id": "1", "sta', times=2)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    wait_verdict(slack, bot)
+    assert graph_statuses(graph, "POST", "/beta/$batch")[-1] == 200
+    assert bot.store.case_view(1).error is None
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_a_malformed_answer_to_the_submission_is_sent_again_later_not_failed(bot, slack, graph):
+    graph.fail_next(EMAIL_POST, status=201, body=b'{"id": "trunc')
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(
+        lambda: (
+            graph_statuses(graph, "POST", SUBMISSION_PATH) == [201]
+            and not bot.store.due_to_send()
+            and bot.store.due_to_send(_far_future())
+        ),
+        timeout=20,
+    )
+    assert bot.store.case_view(1).status is CaseStatus.SUBMITTING  # waiting to be sent again, not failed
+
+
+def test_a_token_that_expires_mid_run_is_renewed_and_the_report_completes(bot, slack, graph):
+    graph.verdict_after = 3.0  # several verdict reads: the token expires between two of them
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.CHECKING, timeout=20)
+    tokens_before = graph.token_requests
+    graph.expire_tokens()
+    wait_verdict(slack, bot)
+    assert graph.token_requests == tokens_before + 1
+    assert 401 in graph_statuses(graph, "POST", "/beta/$batch")  # the old token was refused, once
+    assert_one_card_and_one_outcome(slack, bot)
+
+
+def test_a_permanent_refusal_tells_the_soc_and_resubmit_completes_the_case(bot, slack, graph):
+    graph.fail_next(EMAIL_POST, status=403)
+    slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
+    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
+    # The card says what went wrong, in words a responder can act on, and offers Resubmit.
+    failed = lambda m: "ThreatSubmission.ReadWrite.All" in str(m.blocks) and cards.RESUBMIT in str(m.blocks)  # noqa: E731
+    [card] = slack.wait_for(lambda: [m for m in slack.messages(SOC) if failed(m)])
+    assert "403" in str(card.blocks) and "Submission failed" in card.text + str(card.blocks)
+    assert slack.dms(ALICE) == []  # the reporter waits for an outcome; a failure is the SOC's to fix
+    assert graph.submissions == {}
+
+    # The permission is granted; a responder sends the case again from the card.
+    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
+    wait_verdict(slack, bot)
+    assert graph_statuses(graph, "POST", SUBMISSION_PATH) == [403, 201]
+    assert len(created_submissions(graph)) == 1
+    assert [a.action for a in bot.store.case_view(1).actions] == ["resubmitted"]
+    assert_one_card_and_one_outcome(slack, bot)  # the same card, edited; one outcome for the reporter
+    assert "ThreatSubmission.ReadWrite.All" not in str(slack.messages(SOC)[0].blocks)
 
 
 @pytest.mark.parametrize("open_submissions", [100])
