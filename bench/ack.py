@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=5, help="per measured run")
+    parser.add_argument("--seconds", type=int, default=4, help="per measured run")
     parser.add_argument("--rounds", type=int, default=3, help="measured runs per app, alternating")
     parser.add_argument("--concurrency", default="1,16,64")
     args = parser.parse_args(argv)
