@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
-import os
 import re
 import shutil
 import statistics
@@ -28,11 +27,11 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
+from bench.common import start_phishbot
 from bot import cards
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
@@ -97,37 +96,6 @@ def start_bare_app(slack: SlackEmulator) -> tuple[multiprocessing.Process, int]:
     )
     process.start()
     return process, ports.get(timeout=60)
-
-
-def start_phishbot(environment: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
-    """`phishbot run`, as deployed, until /readyz says it serves."""
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
-            env={**os.environ, **environment, "PORT": str(port), "PYTHONPATH": os.pathsep.join(sys.path)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"phishbot exited with {process.returncode}; see {log_path}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"phishbot did not become ready; see {log_path}")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run_wrk(url: str, body: bytes, headers: dict[str, str], *, concurrency: int, seconds: int, workdir: Path):
@@ -220,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             "SSL_CERT_FILE": str(tls.ca_file),
             "PHISHBOT_POLL_SCHEDULE": "3600",
         }
-        port = free_port()
+        phishbot, port = start_phishbot(environment, workdir, "phishbot")
         slack.app_url = f"http://127.0.0.1:{port}/slack/events"
-        phishbot = start_phishbot(environment, port, workdir / "phishbot.log")
         baseline, baseline_port = start_bare_app(slack)
         try:
             # One real case first, so the measured reports join it and the clicks name a real case.

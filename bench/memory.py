@@ -13,20 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from bot.domain import CaseKind, CaseStatus, SubmissionState
+from bench.common import seed_open_url_cases, start_phishbot
 from bot.graph import GraphClient
-from bot.models import CaseRow, ReporterRow, SubmissionRow
+from bot.models import CaseRow, SubmissionRow
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
@@ -47,67 +45,6 @@ def memory_of(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
-def seed(store: Store, graph_ids: list[str]) -> None:
-    """Open cases, due for a check now (bulk insert: what the replica does with them is what is measured)."""
-    now = datetime.now(UTC)
-    with store.engine.begin() as connection:
-        first_id = (connection.execute(select(func.max(CaseRow.id))).scalar() or 0) + 1
-        ids = range(first_id, first_id + len(graph_ids))
-        connection.execute(
-            insert(CaseRow),
-            [
-                {
-                    "id": case_id,
-                    "dedupe_key": f"url:https://m{case_id}.example/",
-                    "kind": CaseKind.URL.value,
-                    "status": CaseStatus.CHECKING.value,
-                    "category": "phishing",
-                    "door": "slash_url",
-                    "subject": f"https://m{case_id}.example/login",
-                    "url": f"https://m{case_id}.example/login",
-                    "note": "",
-                    "created_at": now,
-                    "updated_at": now,
-                    "card_dirty": False,
-                }
-                for case_id in ids
-            ],
-        )
-        connection.execute(
-            insert(ReporterRow),
-            [
-                {
-                    "case_id": case_id,
-                    "user_id": "U0BENCH001",
-                    "door": "slash_url",
-                    "note": "",
-                    "reported_at": now,
-                }
-                for case_id in ids
-            ],
-        )
-        connection.execute(
-            insert(SubmissionRow),
-            [
-                {
-                    "case_id": case_id,
-                    "kind": CaseKind.URL.value,
-                    "state": SubmissionState.CHECKING.value,
-                    "category": "phishing",
-                    "requested_by": "U0BENCH001",
-                    "microsoft_id": graph_id,
-                    "created_at": now,
-                    "not_before": now,
-                    "sent_at": now,
-                    "next_check_at": now - timedelta(seconds=1),
-                    "checks_done": 0,
-                    "send_attempts": 1,
-                }
-                for case_id, graph_id in zip(ids, graph_ids, strict=True)
-            ],
-        )
-
-
 def progress(store: Store) -> tuple[int, int, int]:
     """(open checks, checks read at least once, cards posted)."""
     with store.engine.connect() as connection:
@@ -121,39 +58,6 @@ def progress(store: Store) -> tuple[int, int, int]:
             select(func.count()).select_from(CaseRow).where(CaseRow.card_ts.is_not(None))
         ).scalar()
     return int(open_checks or 0), int(read or 0), int(cards or 0)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_replica(environment: dict[str, str], workdir: Path, name: str) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
-        env={**os.environ, **environment, "PORT": str(port), "PYTHONPATH": os.pathsep.join(sys.path)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=workdir,
-    )
-    log.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the replica exited: {(workdir / f'{name}.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the replica did not become ready")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         store.migrate()
         try:
             # Baseline: the same replica with nothing to do.
-            idle, port = start_replica(environment, workdir, "idle")
+            idle, port = start_phishbot(environment, workdir, "idle")
             time.sleep(5)
             idle_rss, idle_peak = memory_of(idle.pid)
             idle.terminate()
@@ -222,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                         range(args.cases),
                     )
                 )
-            seed(store, [c["id"] for c in created])
+            seed_open_url_cases(store.engine, [c["id"] for c in created])
 
-            replica, port = start_replica(environment, workdir, "replica")
+            replica, port = start_phishbot(environment, workdir, "replica")
             started = time.monotonic()
             samples: list[float] = []
             while time.monotonic() - started < args.timeout:

@@ -16,15 +16,11 @@ import resource
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import insert
-
+from bench.common import seed_open_url_cases
 from bot.app import build_services
 from bot.config import Settings
-from bot.domain import CaseKind, CaseStatus, SubmissionState
-from bot.models import CaseRow, ReporterRow, SubmissionRow
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
@@ -38,67 +34,6 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def seed(services, graph_ids: list[str]) -> None:  # noqa: ANN001
-    """Open cases whose submissions are due for a check now (bulk insert: the round is what is measured)."""
-    now = datetime.now(UTC)
-    past = now - timedelta(seconds=1)
-    with services.store.engine.begin() as connection:
-        connection.execute(
-            insert(CaseRow),
-            [
-                {
-                    "id": i + 1,
-                    "dedupe_key": f"url:https://b{i}.example/",
-                    "kind": CaseKind.URL.value,
-                    "status": CaseStatus.CHECKING.value,
-                    "category": "phishing",
-                    "door": "slash_url",
-                    "subject": f"https://b{i}.example/",
-                    "url": f"https://b{i}.example/",
-                    "note": "",
-                    "created_at": now,
-                    "updated_at": now,
-                    "card_dirty": False,
-                }
-                for i in range(len(graph_ids))
-            ],
-        )
-        connection.execute(
-            insert(ReporterRow),
-            [
-                {
-                    "case_id": i + 1,
-                    "user_id": "U0BENCH001",
-                    "door": "slash_url",
-                    "note": "",
-                    "reported_at": now,
-                    "outcome_sent_at": None,
-                }
-                for i in range(len(graph_ids))
-            ],
-        )
-        connection.execute(
-            insert(SubmissionRow),
-            [
-                {
-                    "case_id": i + 1,
-                    "kind": CaseKind.URL.value,
-                    "state": SubmissionState.CHECKING.value,
-                    "category": "phishing",
-                    "requested_by": "U0BENCH001",
-                    "microsoft_id": graph_id,
-                    "created_at": now,
-                    "not_before": now,
-                    "sent_at": now,
-                    "next_check_at": past,
-                    "checks_done": 0,
-                    "send_attempts": 1,
-                }
-                for i, graph_id in enumerate(graph_ids)
-            ],
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         )
                     ids = [c["id"] for c in created]
-                    seed(services, ids)
+                    seed_open_url_cases(services.store.engine, ids)
                     refs = [("url", graph_id) for graph_id in ids]
                     naive_seconds = None
                     if size <= NAIVE_LIMIT:
