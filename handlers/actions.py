@@ -18,36 +18,14 @@ if TYPE_CHECKING:
 def register(app: App, services: Services) -> None:
     actions = services.actions
 
-    def responder_button(action_id: str, work: Callable[[str, int, Callable], None]) -> None:
+    def button(action_id: str, work: Callable[[str, int, Callable, str], None]) -> None:
+        """`work(user_id, case_id, reply, trigger_id)` runs once CaseActions.run has authorized and audited."""
+
         @app.action(action_id)
         def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
             ack()
             user_id = body["user"]["id"]
-            reply = _replier(services, body, respond, user_id)
-            services.worker.submit(
-                actions.run,
-                action_id,
-                user_id,
-                action.get("value"),
-                reply,
-                lambda case_id: work(user_id, case_id, reply),
-            )
-
-        on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
-
-    responder_button(cards.RESUBMIT, actions.resubmit)
-    responder_button(cards.RESUBMIT_NOW, actions.resubmit_now)
-    responder_button(cards.RESUBMIT_LATER, actions.resubmit_later)
-    responder_button(cards.DISMISS, actions.dismiss)
-    responder_button(cards.RESTORE, services.remediations.restore)
-    responder_button(cards.WHO_CLICKED, services.remediations.who_clicked)
-
-    def modal_button(action_id: str, open_modal: Callable[[str, int, str, Callable], None]) -> None:
-        # Purge and Block ask first, in a modal: the click's trigger_id opens it (it lives three seconds).
-        @app.action(action_id)
-        def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-            ack()
-            user_id = body["user"]["id"]
+            # Purge and Block open a modal first: the click's trigger_id lives three seconds.
             trigger_id = body.get("trigger_id") or ""
             reply = _replier(services, body, respond, user_id)
             services.worker.submit(
@@ -56,13 +34,34 @@ def register(app: App, services: Services) -> None:
                 user_id,
                 action.get("value"),
                 reply,
-                lambda case_id: open_modal(user_id, case_id, trigger_id, reply),
+                lambda case_id: work(user_id, case_id, reply, trigger_id),
             )
 
         on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
 
-    modal_button(cards.PURGE, services.remediations.open_purge_modal)
-    modal_button(cards.BLOCK, services.blocks.open_modal)
+    def without_trigger(
+        work: Callable[[str, int, Callable], None],
+    ) -> Callable[[str, int, Callable, str], None]:
+        return lambda user_id, case_id, reply, _trigger_id: work(user_id, case_id, reply)
+
+    button(cards.RESUBMIT, without_trigger(actions.resubmit))
+    button(cards.RESUBMIT_NOW, without_trigger(actions.resubmit_now))
+    button(cards.RESUBMIT_LATER, without_trigger(actions.resubmit_later))
+    button(cards.DISMISS, without_trigger(actions.dismiss))
+    button(cards.RESTORE, without_trigger(services.remediations.restore))
+    button(cards.WHO_CLICKED, without_trigger(services.remediations.who_clicked))
+    button(
+        cards.PURGE,
+        lambda user_id, case_id, reply, trigger_id: services.remediations.open_purge_modal(
+            user_id, case_id, trigger_id, reply
+        ),
+    )
+    button(
+        cards.BLOCK,
+        lambda user_id, case_id, reply, trigger_id: services.blocks.open_modal(
+            user_id, case_id, trigger_id, reply
+        ),
+    )
 
 
 def _replier(
