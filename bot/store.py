@@ -277,6 +277,23 @@ class Store:
         with self._session() as session:
             return list(session.scalars(select(id_column).where(due).order_by(order).limit(limit)))
 
+    def _lease_due(
+        self, model: Any, state: Any, now: datetime, limit: int, to_work: Callable[[Any], Any]
+    ) -> list:
+        """Claim the rows of `model` in `state` whose next_check_at has come, oldest first (up to `limit`):
+        next_check_at moves CHECK_LEASE ahead, so no other worker reads them meanwhile. `to_work` turns each
+        claimed row into its work item."""
+        due = (model.state == state) & (model.next_check_at <= now)
+        work = []
+        for row_id in self._due_ids(model.id, due, model.next_check_at, limit):
+            with self._session() as session:
+                claimed = session.execute(
+                    update(model).where(model.id == row_id).where(due).values(next_check_at=now + CHECK_LEASE)
+                ).rowcount
+                if claimed == 1:
+                    work.append(to_work(session.get(model, row_id)))
+        return work
+
     # --- workers: whose claims are still held ----------------------------------------------------------------
 
     def heartbeat(self) -> None:
@@ -507,42 +524,20 @@ class Store:
 
     def claim_due_checks(self, now: datetime | None = None, limit: int = 1000) -> list[CheckWork]:
         """Claim every due check (up to `limit`): next_check_at moves past the lease, so no one else reads them."""
-        now = now or utcnow()
-        lease_end = now + CHECK_LEASE
-        with self._session() as session:
-            candidates = list(
-                session.scalars(
-                    select(SubmissionRow.id)
-                    .where(SubmissionRow.state == SubmissionState.CHECKING.value)
-                    .where(SubmissionRow.next_check_at <= now)
-                    .order_by(SubmissionRow.next_check_at)
-                    .limit(limit)
-                )
-            )
-        work: list[CheckWork] = []
-        for submission_id in candidates:
-            with self._session() as session:
-                claimed = session.execute(
-                    update(SubmissionRow)
-                    .where(SubmissionRow.id == submission_id)
-                    .where(SubmissionRow.state == SubmissionState.CHECKING.value)
-                    .where(SubmissionRow.next_check_at <= now)
-                    .values(next_check_at=lease_end)
-                ).rowcount
-                if claimed != 1:
-                    continue
-                row = session.get(SubmissionRow, submission_id)
-                work.append(
-                    CheckWork(
-                        submission_id=row.id,
-                        case_id=row.case_id,
-                        kind=CaseKind(row.kind),
-                        microsoft_id=row.microsoft_id or "",
-                        sent_at=row.sent_at or row.created_at,
-                        checks_done=row.checks_done,
-                    )
-                )
-        return work
+        return self._lease_due(
+            SubmissionRow,
+            SubmissionState.CHECKING.value,
+            now or utcnow(),
+            limit,
+            lambda row: CheckWork(
+                submission_id=row.id,
+                case_id=row.case_id,
+                kind=CaseKind(row.kind),
+                microsoft_id=row.microsoft_id or "",
+                sent_at=row.sent_at or row.created_at,
+                checks_done=row.checks_done,
+            ),
+        )
 
     def record_check(
         self,
@@ -1302,30 +1297,9 @@ class Store:
             return True
 
     def claim_due_verifications(self, now: datetime | None = None, limit: int = 50) -> list[RemediationWork]:
-        now = now or utcnow()
-        with self._session() as session:
-            candidates = list(
-                session.scalars(
-                    select(RemediationRow.id)
-                    .where(RemediationRow.state == RemediationState.VERIFYING.value)
-                    .where(RemediationRow.next_check_at <= now)
-                    .order_by(RemediationRow.next_check_at)
-                    .limit(limit)
-                )
-            )
-        work = []
-        for remediation_id in candidates:
-            with self._session() as session:
-                claimed = session.execute(
-                    update(RemediationRow)
-                    .where(RemediationRow.id == remediation_id)
-                    .where(RemediationRow.state == RemediationState.VERIFYING.value)
-                    .where(RemediationRow.next_check_at <= now)
-                    .values(next_check_at=now + CHECK_LEASE)
-                ).rowcount
-                if claimed == 1:
-                    work.append(_remediation_work(session.get(RemediationRow, remediation_id)))
-        return work
+        return self._lease_due(
+            RemediationRow, RemediationState.VERIFYING.value, now or utcnow(), limit, _remediation_work
+        )
 
     def schedule_verification(self, remediation_id: int, next_check_at: datetime) -> None:
         with self._session() as session:
@@ -1560,39 +1534,19 @@ class Store:
             _touch_case(session, row.case_id, now)
 
     def claim_due_block_checks(self, now: datetime | None = None, limit: int = 200) -> list[BlockCheckWork]:
-        now = now or utcnow()
-        with self._session() as session:
-            candidates = list(
-                session.scalars(
-                    select(BlockRequestRow.id)
-                    .where(BlockRequestRow.state == BlockState.CHECKING)
-                    .where(BlockRequestRow.next_check_at <= now)
-                    .order_by(BlockRequestRow.next_check_at)
-                    .limit(limit)
-                )
-            )
-        work = []
-        for block_id in candidates:
-            with self._session() as session:
-                claimed = session.execute(
-                    update(BlockRequestRow)
-                    .where(BlockRequestRow.id == block_id)
-                    .where(BlockRequestRow.state == BlockState.CHECKING)
-                    .where(BlockRequestRow.next_check_at <= now)
-                    .values(next_check_at=now + CHECK_LEASE)
-                ).rowcount
-                if claimed == 1:
-                    row = session.get(BlockRequestRow, block_id)
-                    work.append(
-                        BlockCheckWork(
-                            block_id=row.id,
-                            case_id=row.case_id,
-                            microsoft_id=row.microsoft_id or "",
-                            sent_at=row.sent_at or row.created_at,
-                            checks_done=row.checks_done,
-                        )
-                    )
-        return work
+        return self._lease_due(
+            BlockRequestRow,
+            BlockState.CHECKING,
+            now or utcnow(),
+            limit,
+            lambda row: BlockCheckWork(
+                block_id=row.id,
+                case_id=row.case_id,
+                microsoft_id=row.microsoft_id or "",
+                sent_at=row.sent_at or row.created_at,
+                checks_done=row.checks_done,
+            ),
+        )
 
     def record_block_check(
         self,
