@@ -118,12 +118,12 @@ _PORT = re.compile(r":\d*$")
 
 # Endings that look like a TLD to the bare-domain pattern but are not delegated TLDs, so that
 # "invoice.pdf", Authentication-Results' "header.from" and the Graph permission a responder must grant
-# ("ThreatSubmission.ReadWrite.All", "Mail.Read") stay readable. Anything not listed is defanged (".zip",
-# ".mov", ".app" are real TLDs): over-defanging is harmless, a live link is not.
+# ("ThreatSubmission.ReadWrite.All") stay readable. Anything not listed is defanged (".zip", ".mov", ".app" and
+# ".read" are real TLDs, so "Mail.Read" stays bracketed): over-defanging is harmless, a live link is not.
 _NOT_TLDS = frozenset(
     {
         "from", "mailfrom", "helo",
-        "all", "read", "readwrite",
+        "all", "readwrite",
         "asp", "aspx", "bat", "bin", "bmp", "cfg", "cgi", "cmd", "csv", "dat", "dll", "doc", "docm", "docx",
         "eml", "exe", "gif", "gz", "hta", "htm", "html", "img", "ini", "iso", "jar", "jpeg", "jpg", "js",
         "json", "jsp", "lnk", "log", "msg", "msi", "odt", "ods", "pdf", "php", "png", "ppt", "pptx", "rar",

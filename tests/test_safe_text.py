@@ -111,6 +111,12 @@ def test_defang_text_defangs_real_tlds_that_look_like_file_extensions():
     assert defang_text("open invoice.zip") == "open invoice[.]zip"
 
 
+def test_defang_text_keeps_graph_permissions_readable_but_not_a_real_tld_among_them():
+    assert defang_text("grant ThreatSubmission.ReadWrite.All") == "grant ThreatSubmission.ReadWrite.All"
+    # .read is a delegated TLD: an attacker's "login.read" must not become a live link for a permission's sake.
+    assert defang_text("see login.read/x") == "see login[.]read/x"
+
+
 def test_defang_text_bare_idn_domain():
     assert defang_text("see аррӏе.com now") == "see xn--80ak6aa92e[.]com (аррӏе[.]com) now"
 
