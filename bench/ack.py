@@ -32,11 +32,11 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 
 from bench.common import start_phishbot
-from bot import cards
+from bot.runtime.web import Health, WebServer, make_wsgi_app
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
-from bot.web import Health, WebServer, make_wsgi_app
+from bot.slack import cards
 
 REPORTER = "U0BENCH001"
 OUTSIDER = "U0BENCH002"
@@ -64,17 +64,17 @@ def bare_app(bot_token: str, signing_secret: str, api_url: str) -> App:
     )
 
     @app.command("/report-phish")
-    def on_command(ack) -> None:  # noqa: ANN001
+    def on_command(ack) -> None:
         ack()
 
     @app.action(cards.DISMISS)
-    def on_click(ack) -> None:  # noqa: ANN001
+    def on_click(ack) -> None:
         ack()
 
     return app
 
 
-def serve_bare_app(ports, bot_token: str, signing_secret: str, api_url: str) -> None:  # noqa: ANN001 - a Queue
+def serve_bare_app(ports, bot_token: str, signing_secret: str, api_url: str) -> None:
     """The baseline's process: serve until terminated."""
     # wrk keeps more requests in flight than waitress has threads; its "Task queue depth" warnings would bury
     # the table.

@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 
 from bot.domain import CaseKind, CaseStatus, SubmissionState
-from bot.models import CaseRow, ReporterRow, SubmissionRow
+from bot.store.models import CaseRow, ReporterRow, SubmissionRow
 
 
 def seed_open_url_cases(engine: Engine, graph_ids: list[str]) -> None:
@@ -89,7 +89,7 @@ def free_port() -> int:
 def start_phishbot(environment: dict[str, str], workdir: Path, name: str) -> tuple[subprocess.Popen, int]:
     """`phishbot run` in a process of its own, logging to WORKDIR/NAME.log, once /readyz says it serves."""
     port = free_port()
-    log = open(workdir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+    log = open(workdir / f"{name}.log", "ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run"],
         env={**os.environ, **environment, "PORT": str(port), "PYTHONPATH": os.pathsep.join(sys.path)},

@@ -23,12 +23,12 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.common import seed_open_url_cases, start_phishbot
-from bot.graph import GraphClient
-from bot.models import CaseRow, SubmissionRow
+from bot.microsoft.graph import GraphClient
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
-from bot.store import Store
+from bot.store.models import CaseRow, SubmissionRow
+from bot.store.store import Store
 
 BUDGET_MB = 200
 SOC = "C0BENCHSOC"

@@ -21,14 +21,14 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from bot import cards
 from bot.config import Settings
 from bot.domain import CaseStatus, RemediationState
-from bot.runtime import Runtime
+from bot.runtime.process import Runtime
 from bot.sandbox.defender import DefenderTenant
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
+from bot.slack import cards
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"

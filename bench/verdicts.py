@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import seed_open_url_cases
-from bot.app import build_services
 from bot.config import Settings
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
+from bot.services import build_services
 
 NAIVE_LIMIT = 1000  # one GET per submission gets slow; the baseline is measured up to this many
 

@@ -10,7 +10,7 @@ import sys
 import threading
 
 from bot.config import ConfigError, load_settings
-from bot.logs import configure_logging
+from bot.runtime.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "parse":
-        from bot.analysis import run_parse
+        from bot.email.analysis import run_parse
 
         return run_parse(args.file, as_json=args.json)
 
     if args.command == "demo":
-        from bot.demo import run_demo
+        from bot.sandbox.demo import run_demo
 
         return run_demo(verdict_after=args.verdict_after, color=not args.no_color and sys.stdout.isatty())
 
@@ -62,20 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         return migrate(settings)
     if args.command == "doctor":
-        from bot.doctor import run_doctor
+        from bot.runtime.doctor import run_doctor
 
         return run_doctor(settings)
     if args.command == "digest":
         return digest_command(settings, post=args.now, channel=args.channel)
     if args.command == "audit":
-        from bot.audit_export import run_audit
+        from bot.cases.audit_export import run_audit
 
         return run_audit(settings.database_url, since=args.since, fmt=args.format)
     return serve(settings)
 
 
-def migrate(settings) -> int:  # noqa: ANN001 - Settings
-    from bot.store import Store
+def migrate(settings) -> int:
+    from bot.store.store import Store
 
     store = Store(settings.database_url)
     try:
@@ -90,11 +90,11 @@ def migrate(settings) -> int:  # noqa: ANN001 - Settings
         store.close()
 
 
-def digest_command(settings, *, post: bool, channel: str | None) -> int:  # noqa: ANN001 - Settings
+def digest_command(settings, *, post: bool, channel: str | None) -> int:
     from slack_sdk.errors import SlackApiError
 
-    from bot.app import build_services
-    from bot.digest import Digest
+    from bot.cases.digest import Digest
+    from bot.services import build_services
 
     services = build_services(settings)
     try:
@@ -128,8 +128,8 @@ def digest_command(settings, *, post: bool, channel: str | None) -> int:  # noqa
         services.close()
 
 
-def serve(settings) -> int:  # noqa: ANN001 - Settings; imported lazily to keep `phishbot --help` fast
-    from bot.runtime import Runtime
+def serve(settings) -> int:
+    from bot.runtime.process import Runtime
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

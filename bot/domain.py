@@ -185,7 +185,7 @@ class Attachment:
 
 @dataclass(frozen=True)
 class ReportedMessage:
-    """Everything the bot knows about a reported email, built once by `bot.parsing` from raw bytes.
+    """Everything the bot knows about a reported email, built once by `bot.email.parsing` from raw bytes.
 
     The card, the dedupe key and the submission read this; nobody re-parses bytes downstream.
     Every string in here was written by an attacker: escape and defang before showing it.

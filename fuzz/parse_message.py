@@ -1,6 +1,6 @@
 """atheris (libFuzzer) target for the email parser, run by hand: `make fuzz`.
 
-Whatever bytes come in, `bot.parsing.read_report` must return a bounded, storable ReportedMessage and the
+Whatever bytes come in, `bot.email.parsing.read_report` must return a bounded, storable ReportedMessage and the
 original's bytes, or raise ParseError. Anything else is a finding: another exception, a broken bound, or an
 exception the parser swallowed into a flag ("a MIME part could not be read (TypeError)") -- that one is a bug
 the parser survived, and hostile input shouldn't reach it. Deep nesting (RecursionError) is an expected outcome.
@@ -23,9 +23,9 @@ import atheris
 # The parser's own modules and the stdlib code it drives (feed parser, header and address parsing, HTML,
 # codecs glue) are instrumented for coverage.
 with atheris.instrument_imports(include=["bot", "email", "html", "_markupbase", "extract_msg", "olefile"]):
-    from bot.analysis import analysis
     from bot.domain import ReportedMessage
-    from bot.parsing import ParseError, read_report
+    from bot.email.analysis import analysis
+    from bot.email.parsing import ParseError, read_report
 
 SWALLOWED = re.compile(r"could not be read \((?!RecursionError)(\w+)\)")
 

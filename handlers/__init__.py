@@ -12,7 +12,7 @@ from handlers import actions, commands, events, shortcuts, views
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.app import Services
+    from bot.services import Services
 
 
 def register_all(app: App, services: Services) -> None:

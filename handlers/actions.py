@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot import cards
+from bot.slack import cards
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
-    from bot.app import Services
+    from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:

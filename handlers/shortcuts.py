@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.intake import Reporter
+from bot.cases.intake import Reporter
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
-    from bot.app import Services
+    from bot.services import Services
 
 REPORT_MESSAGE = "report_phish_message"
 

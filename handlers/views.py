@@ -8,14 +8,14 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot import cards
+from bot.cases.intake import Reporter
 from bot.domain import Category, Door
-from bot.intake import Reporter
+from bot.slack import cards
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App
 
-    from bot.app import Services
+    from bot.services import Services
 
 
 def register(app: App, services: Services) -> None:

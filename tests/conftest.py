@@ -59,7 +59,7 @@ class _LogCollector(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             self.lines.append(self.format(record))
-        except Exception:  # noqa: BLE001 - a record that cannot be formatted cannot leak either
+        except Exception:
             pass
 
 
@@ -223,13 +223,13 @@ class RunningBot:
     def __init__(self, slack, graph, tls, database_url: str, *, clock=None, **overrides: object) -> None:
         self._args = (slack, graph, tls, database_url)
         self._overrides = overrides
-        self._clock = clock  # the caches' clock (bot.app.build_services); None: the real one
+        self._clock = clock  # the caches' clock (bot.services.build_services); None: the real one
         self.runtime = None
         self.start()
 
     def start(self) -> RunningBot:
         from bot.config import Settings
-        from bot.runtime import Runtime
+        from bot.runtime.process import Runtime
 
         slack, graph, tls, database_url = self._args
         migrate_first(database_url)
@@ -265,7 +265,7 @@ def sqlite_url(tmp_path):
 def migrate_first(database_url: str) -> None:
     """What an operator does before starting replicas on PostgreSQL (`phishbot migrate`); SQLite migrates itself."""
     if database_url.startswith("postgresql"):
-        from bot.store import Store
+        from bot.store.store import Store
 
         store = Store(database_url)
         try:

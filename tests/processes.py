@@ -43,7 +43,7 @@ class BotProcess:
     def __init__(self, environment: dict[str, str], log_path: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.log_path = log_path
-        log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
+        log = open(log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"],
             env=child_environment({**environment, "PORT": str(self.port)}),

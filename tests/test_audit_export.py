@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.cli import main
-from bot.models import AuditRow
-from bot.store import Store
+from bot.store.models import AuditRow
+from bot.store.store import Store
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Who may act, as the running bot decides it: PHISHBOT_RESPONDERS names the responder user group, Slack says
 who is in it, and the bot remembers the answer for 30 seconds. The bot runs with a clock the test moves (the
-caches' clock that bot.app.build_services takes), so "a minute later" takes no minute.
+caches' clock that bot.services.build_services takes), so "a minute later" takes no minute.
 
 Each test clicks on the real card over HTTP and reads what Slack, Microsoft and the audit log received."""
 
@@ -25,10 +25,10 @@ from conftest import (
     database_text,
 )
 
-from bot import cards
-from bot.audit_export import write_audit
+from bot.cases.audit_export import write_audit
 from bot.domain import CaseStatus
 from bot.sandbox.defender import DefenderTenant
+from bot.slack import cards
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"

@@ -13,9 +13,9 @@ import pytest
 from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, SOC, RunningBot
 from graph_schema import validate_graph_request
 
-from bot import cards
 from bot.domain import CaseStatus
-from bot.safe_text import mrkdwn
+from bot.slack import cards
+from bot.slack.safe_text import mrkdwn
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_THREATS = "/beta/security/threatSubmission/emailThreats"

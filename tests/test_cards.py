@@ -1,5 +1,5 @@
-"""bot.cards and bot.words: every state of a case renders, validates, stays within Slack's limits, and
-shows attacker text only defanged and escaped."""
+"""bot.slack.cards and bot.microsoft.vocabulary: every state of a case renders, validates, stays within
+Slack's limits, and shows attacker text only defanged and escaped."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot import cards, words
 from bot.domain import (
     Address,
     AdminReview,
@@ -34,7 +33,9 @@ from bot.domain import (
     ReportedMessage,
     Verdict,
 )
-from bot.safe_text import text_length
+from bot.microsoft import vocabulary as words
+from bot.slack import cards
+from bot.slack.safe_text import text_length
 
 ENUMS = json.loads((Path(__file__).parent / "fixtures" / "graph-openapi" / "enums.json").read_text())["enums"]
 NOW = datetime(2026, 11, 26, 17, 41, tzinfo=UTC)
@@ -1078,7 +1079,7 @@ def test_block_modal_shows_what_would_be_blocked_and_when_it_goes():
 
 
 def click(user, url, *, through=False, action="ClickAllowed", minutes=10):
-    from bot.hunting import Click
+    from bot.microsoft.hunting import Click
 
     return Click(NOW - timedelta(minutes=minutes), user, url, action, through, "Email", "nm-1")
 

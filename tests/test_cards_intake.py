@@ -14,8 +14,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from test_cards import NOW, block, case, email_message, verdict
 
-from bot import cards
 from bot.domain import AuthResult, CaseKind, CaseStatus
+from bot.slack import cards
 
 
 @dataclasses.dataclass(frozen=True)

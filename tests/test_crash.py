@@ -32,11 +32,11 @@ import pytest
 from conftest import ALICE, BOB, INTAKE, RESPONDER, SOC, bot_environment, migrate_first, suite_database
 from processes import BotProcess, free_port
 
-from bot import cards
 from bot.domain import CaseStatus, RemediationState
 from bot.sandbox.defender import DefenderTenant
 from bot.sandbox.graph_emulator import RecordedRequest, graph_error
-from bot.store import Store
+from bot.slack import cards
+from bot.store.store import Store
 
 sqlite_pass_only = pytest.mark.skipif(
     suite_database() == "postgresql",

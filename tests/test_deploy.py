@@ -8,7 +8,7 @@ from conftest import bot_environment, migrate_first
 from processes import BotProcess, run_cli
 from sqlalchemy import create_engine, text
 
-from bot.store import Store
+from bot.store.store import Store
 
 
 def set_revision(database_url: str, revision: str) -> None:

@@ -11,12 +11,12 @@ from conftest import ALICE, BOB, RESPONDER, bot_environment, migrate_first
 from processes import run_cli
 from slack_sdk.errors import SlackApiError
 
-from bot.app import slack_client
-from bot.chart import Series, read_png, stacked_bars_png
+from bot.cases.chart import Series, read_png, stacked_bars_png
+from bot.cases.digest import GROUPS, Digest, _count
 from bot.config import Settings
-from bot.digest import GROUPS, Digest, _count
 from bot.domain import CaseKind, Category, Verdict
-from bot.store import NewReport, Store
+from bot.services import slack_client
+from bot.store.store import NewReport, Store
 
 DIGEST = "C0DIGEST01"
 COLORS = {name: color for name, _, color in GROUPS}

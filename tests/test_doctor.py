@@ -10,9 +10,9 @@ import yaml
 from conftest import INTAKE, SOC, bot_environment, migrate_first
 from processes import run_cli
 
-from bot.doctor import SCOPES
+from bot.runtime.doctor import SCOPES
 from bot.sandbox.graph_emulator import ALL_ROLES
-from bot.store import Store
+from bot.store.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,9 +15,9 @@ import pytest
 from conftest import ALICE, BOB, EMAILS, INTAKE, SOC
 from msgfile import MsgMessage, build_msg
 
-from bot import cards
 from bot.domain import CaseStatus
-from bot.parsing import original_message_bytes
+from bot.email.parsing import original_message_bytes
+from bot.slack import cards
 
 SAMPLES = resources.files("bot.sandbox") / "samples"
 PHISH = (SAMPLES / "credential-phish.eml").read_bytes()

@@ -9,8 +9,8 @@ from importlib import resources
 import pytest
 from conftest import ALICE, BOB, EMAILS, INTAKE, OUTSIDER, RESPONDER, SOC
 
-from bot import cards
 from bot.domain import CaseStatus
+from bot.slack import cards
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 FINISHED = {CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.FAILED, CaseStatus.DISMISSED}

@@ -9,9 +9,9 @@ from email.header import Header
 import httpx
 import pytest
 
-from bot.forwards import ForwardedOriginal
-from bot.graph import GraphClient, GraphError, RetryPolicy, odata_string
-from bot.mailbox import MailAccessDenied, ReporterMailboxes
+from bot.email.forwards import ForwardedOriginal
+from bot.microsoft.graph import GraphClient, GraphError, RetryPolicy, odata_string
+from bot.microsoft.mailbox import MailAccessDenied, ReporterMailboxes
 from bot.sandbox.graph_emulator import parse_message_filter
 from bot.sandbox.tls import client_context
 

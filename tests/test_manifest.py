@@ -14,8 +14,8 @@ import yaml
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import build_services, create_app
 from bot.config import Settings
+from bot.services import build_services, create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -88,7 +88,7 @@ def has_listener(app, body: str, content_type: str) -> bool:
     from slack_bolt.response import BoltResponse
 
     response = BoltResponse(status=200)
-    return any(listener.matches(req=request, resp=response) for listener in app._listeners)  # noqa: SLF001
+    return any(listener.matches(req=request, resp=response) for listener in app._listeners)
 
 
 def test_every_command_in_the_manifest_has_a_listener(app):
@@ -143,7 +143,7 @@ def test_every_button_a_card_can_show_has_a_listener(app):
 
 
 def test_the_report_modal_has_a_listener(app):
-    from bot import cards
+    from bot.slack import cards
 
     payload = {
         "type": "view_submission",
@@ -156,7 +156,7 @@ def test_the_report_modal_has_a_listener(app):
 
 @pytest.mark.parametrize("callback_id", ["purge.submit", "block.submit"])
 def test_the_purge_and_block_modals_have_listeners(app, callback_id):
-    from bot import cards
+    from bot.slack import cards
 
     assert callback_id in (cards.PURGE_MODAL, cards.BLOCK_MODAL)
     payload = {

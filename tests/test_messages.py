@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot import messages
-from bot.errors import ReportProblem, explain
-from bot.graph import AuthError, GraphError
+from bot.microsoft.graph import AuthError, GraphError
+from bot.slack import i18n as messages
+from bot.slack.errors import ReportProblem, explain
 
 
 def test_every_language_has_every_message_with_the_same_placeholders():

@@ -14,7 +14,7 @@ from conftest import ALICE, INTAKE
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.domain import CaseStatus
-from bot.logs import CaseIdFilter, JsonFormatter
+from bot.runtime.logs import CaseIdFilter, JsonFormatter
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"

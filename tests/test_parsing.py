@@ -1,4 +1,4 @@
-"""bot.parsing: raw bytes in, ReportedMessage out. Hostile input is the normal case."""
+"""bot.email.parsing: raw bytes in, ReportedMessage out. Hostile input is the normal case."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import parsing
 from bot.domain import Address, AuthResult, ReportedMessage
-from bot.parsing import ParseError, looks_like_email, original_message_bytes, parse_message
+from bot.email import parsing
+from bot.email.parsing import ParseError, looks_like_email, original_message_bytes, parse_message
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "emails"
@@ -1365,7 +1365,7 @@ MIME_LINES = [
     st.integers(1, 64),
 )
 def test_runs_of_body_lines_read_the_same_tree_as_the_stdlib(lines, chunk):
-    """bot.parsing hands the feed parser runs of body lines as one string; the tree must be the same."""
+    """bot.email.parsing hands the feed parser runs of body lines as one string; the tree must be the same."""
     raw = "".join(line + ending for line, ending in lines).encode("ascii", "surrogateescape")
     ours = parsing._parse_bytes(raw)
     stdlib = BytesFeedParser(_factory=parsing._Message, policy=parsing._POLICY)

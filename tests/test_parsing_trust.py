@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from bot.analysis import trusted_verdicts
-from bot.parsing import _pkcs7_content, parse_message, read_report
+from bot.email.analysis import trusted_verdicts
+from bot.email.parsing import _pkcs7_content, parse_message, read_report
 
 HEAD = b"From: a@evil.example\r\nTo: b@contoso.example\r\nSubject: s\r\nMessage-ID: <m@evil.example>\r\n"
 CONTENT = b"Content-Type: text/plain\r\n\r\nPlease log in at https://signed.evil.example/login now\r\n"

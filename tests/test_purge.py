@@ -13,10 +13,10 @@ from importlib import resources
 import pytest
 from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, RESPONDER_GROUP, SOC, RunningBot
 
-from bot import cards
 from bot.domain import CaseStatus, RemediationState
-from bot.graph import OUTLOOK_CONCURRENCY_PER_MAILBOX
+from bot.microsoft.graph import OUTLOOK_CONCURRENCY_PER_MAILBOX
 from bot.sandbox.defender import DefenderTenant
+from bot.slack import cards
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"
@@ -295,8 +295,8 @@ def test_two_purge_submissions_50_ms_apart_make_one_remediation(bot, slack, grap
 
 def test_a_hostile_message_id_reaches_hunting_as_one_escaped_literal(bot, slack, graph, defender):
     from bot.domain import CaseKind, Category, ReportedMessage
-    from bot.parsing import parse_message
-    from bot.store import NewReport
+    from bot.email.parsing import parse_message
+    from bot.store.store import NewReport
 
     hostile = "a\"b'c|d\nunion EmailEvents@x"  # as the parser keeps it: without the angle brackets
     defender.deliver(f"<{hostile}>", sender=SENDER, subject=SUBJECT, recipients=["victim@contoso.example"])

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.domain import CaseKind, Category, RemediationState
-from bot.store import ItemState, ItemUpdate, NewReport, Store
+from bot.store.store import ItemState, ItemUpdate, NewReport, Store
 
 
 @pytest.fixture

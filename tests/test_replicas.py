@@ -16,13 +16,13 @@ from conftest import ALICE, BOB, INTAKE, SOC, bot_environment, migrate_first
 from processes import BotProcess
 from sqlalchemy import create_engine, text
 
-from bot.app import slack_client
+from bot.cases.digest import Digest
 from bot.config import Settings
-from bot.digest import Digest
 from bot.domain import CaseStatus
-from bot.leadership import AdvisoryLockLeader
-from bot.scheduler import Sweeper
-from bot.store import Store
+from bot.runtime.leadership import AdvisoryLockLeader
+from bot.runtime.scheduler import Sweeper
+from bot.services import slack_client
+from bot.store.store import Store
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 REPORTS = 20
@@ -105,7 +105,7 @@ def test_two_replicas_twenty_reports_and_the_leader_killed_mid_way(
         slack.wait_for(lambda: follower.role() == "leader", timeout=60)
         failover = time.monotonic() - killed_at
         record_property("scheduler_failover_seconds", round(failover, 2))
-        print(f"\nscheduler fail-over after SIGKILL: {failover:.2f} s")  # noqa: T201 - the closing note's number
+        print(f"\nscheduler fail-over after SIGKILL: {failover:.2f} s")
 
         for number in range(REPORTS // 2, REPORTS):
             deliver_everywhere(slack, number, [follower, leader])

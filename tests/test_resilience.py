@@ -10,10 +10,10 @@ from importlib import resources
 import pytest
 from conftest import ALICE, INTAKE, RESPONDER, SOC, bot_environment
 
-from bot import cards
-from bot.app import build_services
 from bot.config import Settings
 from bot.domain import CaseKind, CaseStatus, Category
+from bot.services import build_services
+from bot.slack import cards
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"
@@ -229,7 +229,7 @@ def test_one_verdict_round_reads_n_submissions_in_n_over_20_requests(
     services = build_services(settings)
     try:
         services.store.migrate()
-        from bot.store import NewReport
+        from bot.store.store import NewReport
 
         for i in range(open_submissions):
             opened = services.store.open_case(

@@ -1,4 +1,4 @@
-"""bot.safe_text: attacker text in, text that can't mention, link or overflow out."""
+"""bot.slack.safe_text: attacker text in, text that can't mention, link or overflow out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.safe_text import (
+from bot.slack.safe_text import (
     ELLIPSIS,
     code,
     defang_text,

@@ -11,7 +11,7 @@ from conftest import ALICE, BOB, INTAKE, SOC, bot_environment, migrate_first
 from processes import BotProcess
 
 from bot.domain import CaseStatus, SubmissionState
-from bot.store import Store
+from bot.store.store import Store
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"

@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.errors import ReportProblem
-from bot.slack_files import SlackFiles
+from bot.slack.errors import ReportProblem
+from bot.slack.files import SlackFiles
 
 EML = b"From: a@example.com\r\nSubject: hi\r\nMessage-ID: <1@example.com>\r\n\r\nbody\r\n"
 

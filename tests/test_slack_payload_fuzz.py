@@ -29,7 +29,7 @@ from conftest import (
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot import cards
+from bot.slack import cards
 from handlers.commands import COMMAND
 from handlers.shortcuts import REPORT_MESSAGE
 

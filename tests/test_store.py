@@ -14,8 +14,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import update
 
 from bot.domain import CaseKind, CaseStatus, Category, SubmissionState, Verdict
-from bot.models import Base, WorkerRow
-from bot.store import WORKER_TIMEOUT, NewReport, Store
+from bot.store.models import Base, WorkerRow
+from bot.store.store import WORKER_TIMEOUT, NewReport, Store
 
 
 @pytest.fixture

@@ -560,21 +560,21 @@ class _Parser:
         return name
 
     # predicates
-    def expression(self, columns: list[str]):  # noqa: ANN201 - returns a row predicate
+    def expression(self, columns: list[str]):
         terms = [self.conjunction(columns)]
         while self.peek("or"):
             self.take("or")
             terms.append(self.conjunction(columns))
         return lambda row: any(term(row) for term in terms)
 
-    def conjunction(self, columns: list[str]):  # noqa: ANN201
+    def conjunction(self, columns: list[str]):
         terms = [self.atom(columns)]
         while self.peek("and"):
             self.take("and")
             terms.append(self.atom(columns))
         return lambda row: all(term(row) for term in terms)
 
-    def atom(self, columns: list[str]):  # noqa: ANN201
+    def atom(self, columns: list[str]):
         if self.peek("("):
             self.take("(")
             inner = self.expression(columns)

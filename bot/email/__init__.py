@@ -1,0 +1,1 @@
+"""Reported email: bytes (.eml, .msg, a forward) in, one ReportedMessage out."""

@@ -1,0 +1,1 @@
+"""The Microsoft side: the one Graph client, advanced hunting, mailboxes, Graph's enums in words."""

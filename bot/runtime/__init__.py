@@ -1,0 +1,1 @@
+"""A running phishbot process: start and stop, web server, scheduler, leadership, logs, metrics, doctor."""

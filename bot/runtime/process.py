@@ -1,0 +1,229 @@
+"""Starting and stopping a whole phishbot process: services, Slack connection, web server, scheduler.
+
+Start: on SQLite, take the process lock (one process per database file) and bring the schema up to date; on
+PostgreSQL, refuse a schema that is not this code's (`phishbot migrate` is a deliberate step when several
+replicas share the database). Then serve, and let the scheduler find out whether this replica leads.
+
+Stop (SIGTERM): stop taking work (readiness fails, /slack/events answers 503 so Slack retries elsewhere, the
+Socket Mode connection closes), wake every Graph retry wait so in-flight work finishes or is handed back to the
+store, release the scheduler lock so another replica takes over at once, and close. `stop()` keeps within its
+deadline; whatever still runs after it is covered by the store's leases.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from bot.config import Settings
+from bot.runtime.leadership import ProcessLock, Role, is_sqlite, leadership_for
+from bot.runtime.scheduler import Sweeper
+from bot.runtime.web import Health, WebServer, make_wsgi_app
+from bot.services import Services, build_services, create_app
+from bot.store.store import WORKER_HEARTBEAT_SECONDS
+
+GIL_SWITCH_SECONDS = 0.001
+
+log = logging.getLogger(__name__)
+
+# SIGTERM to exit: Kubernetes' default grace period is 30 s; leave room for the interpreter to wind down.
+STOP_DEADLINE_SECONDS = 25.0
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        host: str = "0.0.0.0",  # noqa: S104 - Slack must reach it
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._host = host
+        self._clock = clock  # the caches' clock (see build_services)
+        self.services: Services | None = None
+        self._web: WebServer | None = None
+        self._socket = None
+        self._sweeper: Sweeper | None = None
+        self.health: Health | None = None
+        self._app = None
+        self._listener_executor = None
+        self._process_lock: ProcessLock | None = None
+        self._slack_verified = threading.Event()
+        self._slack_checker: threading.Thread | None = None
+        self.stopped_cleanly = True  # False when a shutdown step overran the deadline
+
+    @property
+    def port(self) -> int:
+        if self._web is None:
+            raise RuntimeError("not started")
+        return self._web.port
+
+    @property
+    def scheduler_role(self) -> Role:
+        return self._sweeper.role if self._sweeper is not None else "stopped"
+
+    def start(self) -> Runtime:
+        settings = self.settings
+        # Acks must not wait behind the work done after earlier acks: hand the GIL over more often than
+        # CPython's default 5 ms, so a thread that only has to answer Slack gets to run sooner.
+        sys.setswitchinterval(GIL_SWITCH_SECONDS)
+        leadership = leadership_for(settings.database_url)
+        if is_sqlite(settings.database_url):
+            self._process_lock = ProcessLock(settings.database_url).acquire()
+        services = self.services = build_services(settings, clock=self._clock)
+        # SQLite is one process and one file: migrating on start keeps a small install to one command.
+        # PostgreSQL is shared by replicas: a schema change is `phishbot migrate`, run once, on purpose.
+        services.store.ensure_schema(migrate=is_sqlite(settings.database_url))
+        if self._process_lock is not None:
+            # The process lock proves any earlier process on this file is dead: its claims are free now.
+            services.store.forget_other_workers()
+        else:
+            services.store.heartbeat()
+        app = self._app = create_app(services)
+        self._listener_executor = app.listener_runner.listener_executor
+        metrics = services.metrics
+        digest = None
+        trigger = None
+        if settings.digest_channel:
+            from zoneinfo import ZoneInfo
+
+            from apscheduler.triggers.cron import CronTrigger
+
+            from bot.cases.digest import Digest
+
+            digest = Digest(
+                services.store,
+                services.slack,
+                channel=settings.digest_channel,
+                timezone=settings.digest_timezone,
+            ).post_scheduled
+            trigger = CronTrigger.from_crontab(
+                settings.digest_cron, timezone=ZoneInfo(settings.digest_timezone)
+            )
+        sweeper = self._sweeper = Sweeper(
+            services.follow_up.sweep,
+            every_seconds=settings.sweep_seconds,
+            leadership=leadership,
+            digest=digest,
+            digest_trigger=trigger,
+            on_role=lambda role: metrics.scheduler_leader.set(1 if role == "leader" else 0),
+            on_sweep=metrics.sweep_seconds.observe,
+            on_lead=services.follow_up.take_over,
+            keep_alive=services.store.heartbeat,
+            keep_alive_seconds=WORKER_HEARTBEAT_SECONDS,
+        )
+        self.health = Health(
+            {
+                "database": services.store.ping,
+                "slack": self._slack_connected,
+                "scheduler": lambda: sweeper.running,
+            },
+            {"scheduler": lambda: sweeper.role, "mode": lambda: settings.mode},
+        )
+        slack_handler = None
+        if settings.mode == "http":
+            from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+            from bot.slack.request_gate import SlackRequestGate
+
+            assert settings.slack_signing_secret is not None
+            slack_handler = SlackRequestGate(
+                SlackRequestHandler(app, path="/slack/events"),
+                settings.slack_signing_secret.get_secret_value(),
+            )
+        self._web = WebServer(
+            make_wsgi_app(slack_handler, self.health, metrics.exposition), host=self._host, port=settings.port
+        ).start()
+        if settings.mode == "socket":
+            from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+            assert settings.slack_app_token is not None
+            self._socket = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            self._socket.connect()
+        else:
+            self._slack_checker = threading.Thread(target=self._verify_slack, name="slack-check", daemon=True)
+            self._slack_checker.start()
+        sweeper.start()
+        # Bolt, SQLAlchemy, slack_sdk and the rest leave about 125,000 long-lived objects. Every full collection
+        # walked them all with the GIL held, stalling the threads that ack for tens of milliseconds (bench.ack:
+        # slash-command p99 7× the bare app's at concurrency 1). Frozen, the collector walks only what came after.
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "phishbot is serving (%s mode, port %s, SOC channel %s, %d intake channel(s), %s database)",
+            settings.mode,
+            self._web.port,
+            settings.soc_channel,
+            len(settings.intake_channels),
+            "SQLite" if is_sqlite(settings.database_url) else "PostgreSQL",
+        )
+        return self
+
+    def stop(self) -> None:
+        deadline = time.monotonic() + STOP_DEADLINE_SECONDS
+        if self.health is not None:
+            self.health.serving = False  # readiness fails, Slack's HTTP requests get 503 and go elsewhere
+        if self._socket is not None:
+            try:
+                self._socket.close()
+            except Exception:
+                log.warning("socket mode connection did not close cleanly", exc_info=True)
+        if self.services is not None:
+            # Retry waits end now; a sweep stops between items and releases what it claimed but did not do.
+            self.services.stopping.set()
+        if self._sweeper is not None:
+            self._bounded("the scheduler", lambda: self._sweeper.stop(wait=True), deadline)
+        if self._web is not None:
+            self._web.stop()
+        if self._listener_executor is not None:
+            # Let listeners that already acked finish their work (a submission in flight, a card edit).
+            executor = self._listener_executor
+            self._bounded("listeners", lambda: executor.shutdown(wait=True, cancel_futures=False), deadline)
+        if self.services is not None:
+            services = self.services
+            self._bounded("work after ack", lambda: services.worker.shutdown(wait=True), deadline)
+            services.close()
+        gc.unfreeze()  # what start() froze can be collected again (tests start many runtimes in one process)
+        if self._process_lock is not None:
+            self._process_lock.release()
+            self._process_lock = None
+        log.info("phishbot stopped")
+
+    # --- readiness ----------------------------------------------------------------------------------------
+
+    def _slack_connected(self) -> bool:
+        if self._socket is not None:
+            client = getattr(self._socket, "client", None)
+            return bool(client is not None and client.is_connected())
+        return self._slack_verified.is_set()
+
+    def _verify_slack(self) -> None:
+        """HTTP mode has no connection to watch: Slack counts as connected once auth.test has succeeded."""
+        assert self.services is not None
+        stopping = self.services.stopping
+        pause = 1.0
+        while not stopping.is_set():
+            try:
+                self.services.slack.auth_test()
+                self._slack_verified.set()
+                return
+            except Exception as exc:  # noqa: BLE001 - not ready yet; readiness says so
+                log.warning("Slack auth.test failed (%s); not ready, trying again", type(exc).__name__)
+            if stopping.wait(pause):
+                return
+            pause = min(pause * 2, 30.0)
+
+    def _bounded(self, what: str, step: Callable[[], None], deadline: float) -> None:
+        """Run a shutdown step in a thread and wait for it until the deadline, so a stuck call never holds
+        the process; the store's leases cover whatever it leaves unfinished."""
+        thread = threading.Thread(target=step, name=f"stop {what}", daemon=True)
+        thread.start()
+        thread.join(timeout=max(deadline - time.monotonic(), 0.1))
+        if thread.is_alive():
+            self.stopped_cleanly = False
+            log.warning("shutdown: %s did not finish in time; leaving it to the store's leases", what)

@@ -1,0 +1,1 @@
+"""Persistence: the database, its tables and migrations, and the store the services use."""
