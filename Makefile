@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz run migrate clean
+.PHONY: demo test test-fast typecheck lint bench fuzz run migrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/phishbot demo
 
+# The suite runs on four workers (pytest-xdist): most tests wait on loopback servers, not on a core.
+# PYTEST_ARGS narrows it, e.g. PYTEST_ARGS='-m database' (what .ci/run's PostgreSQL pass runs).
+TEST_WORKERS ?= 4
+PYTEST_ARGS ?=
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Unit tests and in-process flows: no subprocess, no kill -9, no replica.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n $(TEST_WORKERS) -m 'unit or flow' $(PYTEST_ARGS)
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 # Every benchmark, each printing a table and a one-line summary of ratios against a baseline from the same run.
 # bench.ack needs wrk (Debian: apt-get install wrk).
@@ -38,6 +49,7 @@ fuzz: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 run: $(STAMP)
 	$(VENV)/bin/phishbot run

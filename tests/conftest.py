@@ -93,6 +93,24 @@ def suite_database() -> str:
     return kind
 
 
+# The tiers (README, "Tests"): unit tests of one subpackage, in-process flows (the real app and runtime in this
+# process against the emulators), and system tests of whole processes (subprocesses, kill -9, replicas, a
+# PostgreSQL restart). A test's tier comes from its folder; `make test-fast` runs the first two.
+TIERS = ("unit", "flow", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.relative_to(config.rootpath).parts
+        tier = parts[1] if len(parts) > 2 and parts[0] == "tests" and parts[1] in TIERS else None
+        if tier is not None:
+            item.add_marker(getattr(pytest.mark, tier))
+        # A test that uses no database says the same on SQLite and PostgreSQL: the PostgreSQL pass
+        # (`make test PYTEST_ARGS="-m database"`) runs only the tests that do.
+        if {"database_url", "postgres_url"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.database)
+
+
 def pytest_report_header(config):
     return f"database: {suite_database()}"
 
