@@ -23,7 +23,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.common import seed_open_url_cases, start_phishbot
-from bot.microsoft.graph import GraphClient
+from bot.microsoft import GraphClient
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls

@@ -29,8 +29,7 @@ from bot.cases.remediation import Remediations
 from bot.cases.responder_actions import CaseActions
 from bot.cases.submissions import FollowUp
 from bot.config import Settings
-from bot.microsoft.graph import GraphClient
-from bot.microsoft.mailbox import ReporterMailboxes
+from bot.microsoft import GraphClient, ReporterMailboxes
 from bot.runtime.handover import Worker
 from bot.runtime.lifecycle import Stopping
 from bot.runtime.metrics import Metrics

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from graph_schema import validate_graph_request
 
-from bot.microsoft.graph import AuthError, GraphClient, GraphError, RetryPolicy, parse_retry_after
+from bot.microsoft import AuthError, GraphClient, GraphError, RetryPolicy, parse_retry_after
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.tls import client_context, make_client_certificate, make_tls
 

@@ -368,7 +368,7 @@ def test_msal_certificate_credential(start, tls, certificate, send_certificate):
 
 def test_plain_httpx_mangles_msal_certificate_assertions(start, tls, certificate):
     # A pitfall the emulator catches like Entra would: MSAL hands the assertion over as bytes, and httpx
-    # form-encodes bytes as "b'...'". Hence MsalHttpx above (and the same care in bot.microsoft.graph).
+    # form-encodes bytes as "b'...'". Hence MsalHttpx above (and the same care in bot.microsoft.auth).
     graph = start(client_secret=None, client_certificate=certificate)
     plain = httpx.Client(verify=client_context(tls.ca_file), trust_env=False)
     result = msal_app(graph, tls, certificate.msal_credential(), http=plain).acquire_token_for_client(

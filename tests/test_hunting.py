@@ -12,8 +12,7 @@ import pytest
 
 from bot.cases.block_list import next_allowed
 from bot.cases.remediation import PER_RECIPIENT, REMEDIATE_BATCH, remediation_chunks
-from bot.microsoft import hunting
-from bot.microsoft.hunting import KqlValueError, kql_string
+from bot.microsoft import KqlValueError, hunting, kql_string
 from bot.sandbox.defender import DefenderTenant, KqlError, run_kql, string_literals
 
 KQL_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"')

@@ -10,8 +10,14 @@ import httpx
 import pytest
 
 from bot.email.forwards import ForwardedOriginal
-from bot.microsoft.graph import GraphClient, GraphError, RetryPolicy, odata_string
-from bot.microsoft.mailbox import MailAccessDenied, ReporterMailboxes
+from bot.microsoft import (
+    GraphClient,
+    GraphError,
+    MailAccessDenied,
+    ReporterMailboxes,
+    RetryPolicy,
+    odata_string,
+)
 from bot.sandbox.graph_emulator import parse_message_filter
 from bot.sandbox.tls import client_context
 

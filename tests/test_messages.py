@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.microsoft.graph import AuthError, GraphError
+from bot.microsoft import AuthError, GraphError
 from bot.slack import i18n as messages
 from bot.slack.errors import ReportProblem, explain
 

@@ -14,7 +14,7 @@ import pytest
 from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, RESPONDER_GROUP, SOC, RunningBot
 
 from bot.domain import CaseStatus, RemediationState
-from bot.microsoft.graph import OUTLOOK_CONCURRENCY_PER_MAILBOX
+from bot.microsoft import OUTLOOK_CONCURRENCY_PER_MAILBOX
 from bot.sandbox.defender import DefenderTenant
 from bot.slack import cards
 

@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain import CaseKind, CaseStatus, CaseView, Verdict
-from bot.microsoft.graph import AuthError, GraphClient, GraphError
+from bot.microsoft import AuthError, GraphClient, GraphError
 from bot.slack import cards
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import BlockCheckWork, BlockState, Store

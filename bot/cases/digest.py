@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 
 from bot.cases.chart import Series, stacked_bars_png
 from bot.domain import CaseStatus, Verdict
-from bot.microsoft.vocabulary import VerdictKind, verdict_kind
+from bot.microsoft import VerdictKind, verdict_kind
 from bot.store.store import DigestFacts, Store
 
 log = logging.getLogger(__name__)

@@ -32,8 +32,7 @@ from bot.cases.submissions import FollowUp
 from bot.domain import CaseKind, CaseStatus, Category, Door
 from bot.email.forwards import find_forwarded_original
 from bot.email.parsing import ParseError, read_report
-from bot.microsoft.graph import GraphError
-from bot.microsoft.mailbox import MailAccessDenied, ReporterMailboxes
+from bot.microsoft import GraphError, MailAccessDenied, ReporterMailboxes
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack import cards

@@ -29,9 +29,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.domain import CaseKind, CaseStatus, CaseView, RemediationState, RemediationView
-from bot.microsoft import hunting
-from bot.microsoft.graph import PERMANENT_DELETE, AuthError, GraphClient, GraphError
-from bot.microsoft.hunting import Copy, KqlValueError
+from bot.microsoft import PERMANENT_DELETE, AuthError, Copy, GraphClient, GraphError, KqlValueError, hunting
 from bot.slack import cards
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import ItemState, ItemUpdate, ItemWork, RemediationWork, Store

@@ -15,7 +15,7 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 
 from bot.domain import CaseKind, Verdict
-from bot.microsoft.graph import BATCH_LIMIT, GraphClient, GraphError
+from bot.microsoft import BATCH_LIMIT, GraphClient, GraphError
 from bot.runtime.lifecycle import ShuttingDown, Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics

@@ -13,15 +13,21 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from bot.email.forwards import ForwardedOriginal
 from bot.email.outlook_msg import is_outlook_msg
 from bot.email.parsing import looks_like_email
-from bot.microsoft.graph import GraphClient, GraphError, MailboxMessage
+from bot.microsoft.errors import GraphError
+from bot.microsoft.graph import GraphClient
+from bot.microsoft.outlook import MailboxMessage
 
 log = logging.getLogger(__name__)
 
 FORGET_DENIAL_AFTER = 3600.0
+
+_Answer = TypeVar("_Answer")
 
 
 class MailAccessDenied(Exception):
@@ -50,7 +56,7 @@ class ReporterMailboxes:
         with self._lock:
             return self._clock() >= self._denied_until
 
-    def _call(self, work: Callable[[], object]) -> object:
+    def _call(self, work: Callable[[], _Answer]) -> _Answer:
         if not self.available:
             raise MailAccessDenied("mailbox access was refused recently")
         try:
@@ -70,13 +76,11 @@ class ReporterMailboxes:
 
     def recent(self, mailbox: str, count: int = 15) -> list[MailboxMessage]:
         """The newest emails the person received. Raises MailAccessDenied or GraphError."""
-        return self._call(lambda: self._graph.recent_messages(mailbox, count=count))  # type: ignore[return-value]
+        return self._call(lambda: self._graph.recent_messages(mailbox, count=count))
 
     def mime(self, mailbox: str, message_id: str) -> bytes:
         """One message of the person's mailbox as MIME. Raises MailAccessDenied or GraphError."""
-        return self._call(  # type: ignore[return-value]
-            lambda: self._graph.message_mime(mailbox, message_id, max_bytes=self._max_bytes)
-        )
+        return self._call(lambda: self._graph.message_mime(mailbox, message_id, max_bytes=self._max_bytes))
 
     def find_original(self, mailbox: str, forwarded: ForwardedOriginal) -> bytes | None:
         """The MIME of the message a forward's header block describes, from the forwarder's mailbox; None when
@@ -84,21 +88,26 @@ class ReporterMailboxes:
         window = forwarded.window()
         if window is None or not (forwarded.subject or forwarded.sender_address):
             return None
-        searches = []
+        searches: list[tuple[str | None, str | None]] = []  # (subject, sender)
         if forwarded.subject and forwarded.sender_address:
-            searches.append({"subject": forwarded.subject, "sender": forwarded.sender_address})
+            searches.append((forwarded.subject, forwarded.sender_address))
         if forwarded.subject:
-            searches.append({"subject": forwarded.subject})
+            searches.append((forwarded.subject, None))
         else:
-            searches.append({"sender": forwarded.sender_address})
+            searches.append((None, forwarded.sender_address))
         try:
-            for search in searches:
+            for subject, sender in searches:
                 found = self._call(
-                    lambda search=search: self._graph.search_messages(
-                        mailbox, received_after=window[0], received_before=window[1], **search
+                    partial(
+                        self._graph.search_messages,
+                        mailbox,
+                        received_after=window[0],
+                        received_before=window[1],
+                        subject=subject,
+                        sender=sender,
                     )
                 )
-                best = _closest(found, forwarded)  # type: ignore[arg-type]
+                best = _closest(found, forwarded)
                 if best is None:
                     continue
                 raw = self.mime(mailbox, best.id)

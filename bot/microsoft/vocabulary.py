@@ -458,9 +458,9 @@ def verdict_headline(verdict: Verdict | None, status: CaseStatus) -> tuple[str, 
     if kind == VerdictKind.SIMULATION:
         return ":mortar_board:", "Phishing simulation (not a real attack)"
     category = verdict.category if verdict else None
-    if category in _CATEGORY_HEADLINES:
+    if category is not None and category in _CATEGORY_HEADLINES:
         headline = _CATEGORY_HEADLINES[category]
-    elif category in SUBMISSION_RESULT_CATEGORY:
+    elif category is not None and category in SUBMISSION_RESULT_CATEGORY:
         headline = SUBMISSION_RESULT_CATEGORY[category]
     elif category and kind == VerdictKind.UNDECIDED:
         headline = humanize(category)  # a category Microsoft added after this was written

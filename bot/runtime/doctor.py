@@ -248,7 +248,7 @@ class Doctor:
     # --- Microsoft ---------------------------------------------------------------------------------------------
 
     def microsoft(self) -> None:
-        from bot.microsoft.graph import GraphClient, GraphError, RetryPolicy
+        from bot.microsoft import GraphClient, GraphError, RetryPolicy
         from bot.services import tls_context
 
         s = self.settings

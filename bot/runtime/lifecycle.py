@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.microsoft.graph import GraphError
-
-
-class ShuttingDown(GraphError):
-    def __init__(self) -> None:
-        super().__init__("phishbot is shutting down; the work is handed back", retryable=True)
+from bot.microsoft import ShuttingDown
 
 
 class Stopping:

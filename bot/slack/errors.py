@@ -25,7 +25,7 @@ def explain(exc: BaseException, language: str = messages.ENGLISH) -> str:
     if isinstance(exc, ReportProblem):
         return exc.words(language)
     # Imported here: bot.microsoft.graph depends on nothing in this module, and this keeps the import graph acyclic.
-    from bot.microsoft.graph import AuthError, GraphError
+    from bot.microsoft import AuthError, GraphError
 
     if isinstance(exc, AuthError):
         return messages.text(language, "error.graph_auth")
