@@ -29,7 +29,7 @@ from conftest import (
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 from handlers.commands import COMMAND
 from handlers.shortcuts import REPORT_MESSAGE
 
@@ -148,17 +148,23 @@ CASE_IDS = [
     "1; DROP TABLE x",
 ]
 ACTION_IDS = [
-    cards.RESUBMIT,
-    cards.RESUBMIT_NOW,
-    cards.RESUBMIT_LATER,
-    cards.DISMISS,
-    cards.PURGE,
-    cards.RESTORE,
-    cards.WHO_CLICKED,
-    cards.BLOCK,
+    ActionId.RESUBMIT,
+    ActionId.RESUBMIT_NOW,
+    ActionId.RESUBMIT_LATER,
+    ActionId.DISMISS,
+    ActionId.PURGE,
+    ActionId.RESTORE,
+    ActionId.WHO_CLICKED,
+    ActionId.BLOCK,
     "report.unknown",
 ]
-CALLBACK_IDS = [cards.REPORT_MODAL, cards.PURGE_MODAL, cards.BLOCK_MODAL, REPORT_MESSAGE, "something.else"]
+CALLBACK_IDS = [
+    ModalCallback.REPORT,
+    ModalCallback.PURGE,
+    ModalCallback.BLOCK,
+    REPORT_MESSAGE,
+    "something.else",
+]
 BLOCK_IDS = ["url", "file", "category", "recent", "note", "scope", "action", "expiry"]
 
 user_id = st.one_of(st.sampled_from(USERS), hostile_text)
@@ -470,16 +476,20 @@ def _click(action_id: str, value: str, user: str = RESPONDER) -> dict:
 
 # Found by reading the code the fuzzer runs, kept as examples it always tries: "²" is a digit to str.isdigit()
 # but not to int(); Slack's private_metadata is always a string; a case id past the database's integer range.
-@example(payload=_submission(cards.REPORT_MODAL, {"recent": {"selected_option": {"value": "²"}}}))
-@example(payload=_submission(cards.BLOCK_MODAL, {"expiry": {"selected_option": {"value": "²"}}}))
-@example(payload=_submission(cards.PURGE_MODAL, {}, metadata=5))
-@example(payload=_submission(cards.REPORT_MODAL, {"url": {"value": "https://evil.example/"}}, metadata=["x"]))
-@example(payload=_submission(cards.PURGE_MODAL, {}, metadata='{"case_id": 1000000000000000000000000000000}'))
-@example(payload=_submission(cards.BLOCK_MODAL, {}, metadata='{"case_id": 1099511627776}'))
-@example(payload=_click(cards.DISMISS, "²"))
-@example(payload=_click(cards.DISMISS, "99999999999"))
-@example(payload=_click(cards.RESUBMIT, "٣"))
-@example(payload=_submission(cards.PURGE_MODAL, {}, user="U0NOBODY01"))  # nowhere to tell them "refused"
+@example(payload=_submission(ModalCallback.REPORT, {"recent": {"selected_option": {"value": "²"}}}))
+@example(payload=_submission(ModalCallback.BLOCK, {"expiry": {"selected_option": {"value": "²"}}}))
+@example(payload=_submission(ModalCallback.PURGE, {}, metadata=5))
+@example(
+    payload=_submission(ModalCallback.REPORT, {"url": {"value": "https://evil.example/"}}, metadata=["x"])
+)
+@example(
+    payload=_submission(ModalCallback.PURGE, {}, metadata='{"case_id": 1000000000000000000000000000000}')
+)
+@example(payload=_submission(ModalCallback.BLOCK, {}, metadata='{"case_id": 1099511627776}'))
+@example(payload=_click(ActionId.DISMISS, "²"))
+@example(payload=_click(ActionId.DISMISS, "99999999999"))
+@example(payload=_click(ActionId.RESUBMIT, "٣"))
+@example(payload=_submission(ModalCallback.PURGE, {}, user="U0NOBODY01"))  # nowhere to tell them "refused"
 @example(
     payload={"type": "message_action", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "message": {}}
 )
@@ -487,7 +497,11 @@ def _click(action_id: str, value: str, user: str = RESPONDER) -> dict:
     payload={"type": "shortcut", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "trigger_id": "1.2"}
 )
 @example(
-    payload={**_click(cards.DISMISS, "1", user=OUTSIDER), "response_url": MISSING, "view": {"type": "modal"}}
+    payload={
+        **_click(ActionId.DISMISS, "1", user=OUTSIDER),
+        "response_url": MISSING,
+        "view": {"type": "modal"},
+    }
 )
 @fuzz(80)
 @given(payload=interaction_payloads())

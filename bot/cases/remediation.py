@@ -33,6 +33,7 @@ from bot.microsoft import hunting
 from bot.microsoft.graph import PERMANENT_DELETE, AuthError, GraphClient, GraphError
 from bot.microsoft.hunting import Copy, KqlValueError
 from bot.slack import cards
+from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import ItemState, ItemUpdate, ItemWork, RemediationWork, Store
 
@@ -40,9 +41,7 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[str, list[dict]], None]
 
-PURGE = "report.purge"
-RESTORE = "report.restore"
-WHO_CLICKED = "report.who_clicked"
+PURGE, RESTORE, WHO_CLICKED = ActionId.PURGE, ActionId.RESTORE, ActionId.WHO_CLICKED
 PURGE_ACTIONS = ("softDelete", "hardDelete", "moveToJunk", "moveToDeletedItems")
 SCOPES = ("message", "campaign")
 
