@@ -29,9 +29,7 @@ from conftest import (
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot.slack.contract import ActionId, ModalCallback
-from handlers.commands import COMMAND
-from handlers.shortcuts import REPORT_MESSAGE
+from bot.slack.contract import ActionId, ModalCallback, ShortcutCallback, SlashCommand
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -162,7 +160,7 @@ CALLBACK_IDS = [
     ModalCallback.REPORT,
     ModalCallback.PURGE,
     ModalCallback.BLOCK,
-    REPORT_MESSAGE,
+    ShortcutCallback.REPORT_MESSAGE,
     "something.else",
 ]
 BLOCK_IDS = ["url", "file", "category", "recent", "note", "scope", "action", "expiry"]
@@ -300,7 +298,7 @@ def interaction_payloads() -> st.SearchStrategy:
 def slash_command_body() -> st.SearchStrategy:
     text = hostile_text.filter(_encodable)
     fields = record(
-        command=field(st.just(COMMAND), wrong=text),
+        command=field(st.just(SlashCommand.REPORT), wrong=text),
         text=field(st.one_of(text, st.just("https://evil.example/" + "a" * 300)), wrong=text),
         user_id=field(user_id.filter(_encodable), wrong=text),
         channel_id=field(channel_id.filter(_encodable), wrong=text),
@@ -491,10 +489,20 @@ def _click(action_id: str, value: str, user: str = RESPONDER) -> dict:
 @example(payload=_click(ActionId.RESUBMIT, "٣"))
 @example(payload=_submission(ModalCallback.PURGE, {}, user="U0NOBODY01"))  # nowhere to tell them "refused"
 @example(
-    payload={"type": "message_action", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "message": {}}
+    payload={
+        "type": "message_action",
+        "callback_id": ShortcutCallback.REPORT_MESSAGE,
+        "user": {"id": ALICE},
+        "message": {},
+    }
 )
 @example(
-    payload={"type": "shortcut", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "trigger_id": "1.2"}
+    payload={
+        "type": "shortcut",
+        "callback_id": ShortcutCallback.REPORT_MESSAGE,
+        "user": {"id": ALICE},
+        "trigger_id": "1.2",
+    }
 )
 @example(
     payload={

@@ -89,11 +89,17 @@ def _outcome_text(view: CaseView, language: str) -> str:
 class CaseLine(Protocol):
     """One of a reporter's cases as `status_list` shows it (the store's CaseSummary)."""
 
-    case_id: int
-    status: CaseStatus
-    subject: str
-    created_at: datetime
-    verdict: Verdict | None
+    # Read-only, so a frozen dataclass fits.
+    @property
+    def case_id(self) -> int: ...
+    @property
+    def status(self) -> CaseStatus: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def verdict(self) -> Verdict | None: ...
 
 
 def status_list(cases: Sequence[CaseLine], language: str = messages.ENGLISH) -> tuple[str, BlockKit]:
