@@ -125,7 +125,7 @@ ACTION_CENTER_PREFIX = "https://security.microsoft.com/action-center/"
 THREAT_EXPLORER_URL = "https://security.microsoft.com/threatexplorerv3"
 
 
-PURGE_ACTION_WORDS = {
+REMEDIATION_ACTION_WORDS = {
     "softDelete": "soft delete",
     "hardDelete": "hard delete",
     "moveToJunk": "move to Junk Email",
@@ -151,7 +151,7 @@ def remediation_line(remediation: RemediationView, *, plain: bool = False) -> st
     """One purge or restore in words: who, what, how far. `plain` leaves out Slack markup (for notices)."""
     restore = remediation.kind == "restore"
     what = "Restore" if restore else "Purge"
-    how = f"{PURGE_ACTION_WORDS.get(remediation.action, remediation.action)}, {SCOPE_WORDS.get(remediation.scope, '')}"
+    how = f"{REMEDIATION_ACTION_WORDS.get(remediation.action, remediation.action)}, {SCOPE_WORDS.get(remediation.scope, '')}"
     via = "the mailbox API" if remediation.method == "mailbox" else "Microsoft Defender"
     done_words = "back in the Inbox" if restore else "removed"
     progress = f"{remediation.done:,} of {remediation.total:,} {done_words}"
