@@ -151,7 +151,8 @@ def remediation_line(remediation: RemediationView, *, plain: bool = False) -> st
     """One purge or restore in words: who, what, how far. `plain` leaves out Slack markup (for notices)."""
     restore = remediation.kind == "restore"
     what = "Restore" if restore else "Purge"
-    how = f"{REMEDIATION_ACTION_WORDS.get(remediation.action, remediation.action)}, {SCOPE_WORDS.get(remediation.scope, '')}"
+    action = REMEDIATION_ACTION_WORDS.get(remediation.action, remediation.action)
+    how = f"{action}, {SCOPE_WORDS.get(remediation.scope, '')}"
     via = "the mailbox API" if remediation.method == "mailbox" else "Microsoft Defender"
     done_words = "back in the Inbox" if restore else "removed"
     progress = f"{remediation.done:,} of {remediation.total:,} {done_words}"
