@@ -36,7 +36,7 @@ from bot.runtime.web import Health, WebServer, make_wsgi_app
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
-from bot.slack import cards
+from bot.slack.contract import ActionId
 
 REPORTER = "U0BENCH001"
 OUTSIDER = "U0BENCH002"
@@ -67,7 +67,7 @@ def bare_app(bot_token: str, signing_secret: str, api_url: str) -> App:
     def on_command(ack) -> None:
         ack()
 
-    @app.action(cards.DISMISS)
+    @app.action(ActionId.DISMISS)
     def on_click(ack) -> None:
         ack()
 
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                     "command", REPORTER, text="https://bench.example/login", channel_id=INTAKE
                 ),
                 "button click": slack.prepared_request(
-                    "click", OUTSIDER, action_id=cards.DISMISS, value="1", channel_id=SOC
+                    "click", OUTSIDER, action_id=ActionId.DISMISS, value="1", channel_id=SOC
                 ),
             }
             targets = {

@@ -28,7 +28,7 @@ from bot.sandbox.defender import DefenderTenant
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
-from bot.slack import cards
+from bot.slack.contract import ActionId
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"
@@ -95,12 +95,12 @@ def run(method: str, mailboxes: int, workdir: Path) -> dict[str, float]:
     try:
         slack.upload_file(REPORTER, INTAKE, "phish.eml", SAMPLE)
         slack.wait_for(lambda: store.case_view(1).status is CaseStatus.VERDICT, timeout=60)
-        card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.PURGE in str(m.blocks)])[0]
+        card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
         if method == "auto (403)":
             graph.fail_next(REMEDIATE, status=403, times=100)
         before = len(graph.requests)
         started = time.monotonic()
-        slack.click(RESPONDER, cards.PURGE, "1", card)
+        slack.click(RESPONDER, ActionId.PURGE, "1", card)
 
         def modal():
             for entry in list(slack.views.values()):

@@ -1,4 +1,4 @@
-"""The app factory: builds every service once, injects them into the listeners, and builds the Bolt app.
+"""The service factory: builds every service once; bot.runtime.slack_app injects them into the listeners.
 
 Nothing here talks to Slack, Microsoft or the database: `build_services` only constructs clients;
 the first I/O happens when `phishbot run` starts serving.
@@ -10,12 +10,10 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx
-from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -23,9 +21,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.cases.block_list import Blocks
+from bot.cases.block_list import BlockList
 from bot.cases.intake import Intake
 from bot.cases.remediation import Remediations
+from bot.cases.reporter_requests import ReporterRequests
 from bot.cases.responder_actions import CaseActions
 from bot.cases.submissions import FollowUp
 from bot.config import Settings
@@ -40,9 +39,6 @@ from bot.slack.notifier import SlackNotifier
 from bot.store.store import Store
 
 log = logging.getLogger(__name__)
-
-# Listener threads: Graph submissions run in them after ack(); Bolt's default of 5 is too few for a busy SOC.
-LISTENER_THREADS = 16
 
 
 @dataclass
@@ -61,7 +57,8 @@ class Services:
     stopping: Stopping
     worker: Worker
     remediations: Remediations
-    blocks: Blocks
+    block_list: BlockList
+    reporter_requests: ReporterRequests
 
     def close(self) -> None:
         self.graph.close()
@@ -163,7 +160,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         metrics=metrics,
         stopping=stopping,
     )
-    blocks = Blocks(
+    block_list = BlockList(
         store=store,
         graph=graph,
         notifier=notifier,
@@ -174,8 +171,10 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         same_item_gap=timedelta(seconds=settings.same_item_gap_seconds),
         stopping=stopping,
     )
+    worker = Worker()
+    reporter_requests = ReporterRequests(store=store, slack=slack, intake=intake, submit=worker.submit)
     follow_up.add_step(remediations.sweep)
-    follow_up.add_step(blocks.sweep)
+    follow_up.add_step(block_list.sweep)
     return Services(
         settings=settings,
         store=store,
@@ -189,32 +188,8 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         http=http,
         metrics=metrics,
         stopping=stopping,
-        worker=Worker(),
+        worker=worker,
         remediations=remediations,
-        blocks=blocks,
+        block_list=block_list,
+        reporter_requests=reporter_requests,
     )
-
-
-def create_app(services: Services) -> App:
-    import handlers
-
-    settings = services.settings
-    http_mode = settings.mode == "http"
-    app = App(
-        client=services.slack,
-        signing_secret=settings.slack_signing_secret.get_secret_value()
-        if settings.slack_signing_secret
-        else None,
-        # auth.test would be a Slack call at construction time; Bolt makes it lazily on the first request.
-        token_verification_enabled=False,
-        request_verification_enabled=http_mode,
-        process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
-    )
-    handlers.register_all(app, services)
-
-    @app.error
-    def on_error(error: Exception, body: dict, logger: logging.Logger) -> None:
-        logger.error("unhandled error in a listener: %s", type(error).__name__, exc_info=error)
-
-    return app

@@ -1,6 +1,9 @@
 """Slack listeners only: one module per kind, each with `register(app, services)`.
 
-Every listener acks first and then hands the work to a service; none talks to Slack or Microsoft before ack().
+Every listener is a module-level function named for the interaction it answers (`on_report_command`,
+`on_purge_clicked`, …). It acks first and then hands the work to a service; none talks to Slack or Microsoft
+before ack(). `register_all` is the one place they are wired to the app, `services` bound explicitly
+(handlers.binding).
 """
 
 from __future__ import annotations
@@ -16,8 +19,5 @@ if TYPE_CHECKING:
 
 
 def register_all(app: App, services: Services) -> None:
-    commands.register(app, services)
-    shortcuts.register(app, services)
-    events.register(app, services)
-    actions.register(app, services)
-    views.register(app, services)
+    for kind in (commands, shortcuts, events, actions, views):
+        kind.register(app, services)

@@ -7,66 +7,107 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from bot.slack import cards
+from bot.slack.contract import ActionId
+from handlers.binding import Reply, with_services
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
     from bot.services import Services
 
+# What a button does once CaseActions.run has authorized and audited: work(user_id, case_id, reply).
+Work = Callable[[str, int, Reply], None]
+
 
 def register(app: App, services: Services) -> None:
-    actions = services.actions
+    for action_id, listener in (
+        (ActionId.RESUBMIT, on_resubmit_clicked),
+        (ActionId.RESUBMIT_NOW, on_resubmit_now_clicked),
+        (ActionId.RESUBMIT_LATER, on_resubmit_later_clicked),
+        (ActionId.DISMISS, on_dismiss_clicked),
+        (ActionId.RESTORE, on_restore_clicked),
+        (ActionId.WHO_CLICKED, on_who_clicked_clicked),
+        (ActionId.PURGE, on_purge_clicked),
+        (ActionId.BLOCK, on_block_clicked),
+    ):
+        app.action(action_id)(with_services(listener, services))
 
-    def button(action_id: str, work: Callable[[str, int, Callable, str], None]) -> None:
-        """`work(user_id, case_id, reply, trigger_id)` runs once CaseActions.run has authorized and audited."""
 
-        @app.action(action_id)
-        def on_click(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
-            ack()
-            user_id = body["user"]["id"]
-            # Purge and Block open a modal first: the click's trigger_id lives three seconds.
-            trigger_id = body.get("trigger_id") or ""
-            reply = _replier(services, body, respond, user_id)
-            services.worker.submit(
-                actions.run,
-                action_id,
-                user_id,
-                action.get("value"),
-                reply,
-                lambda case_id: work(user_id, case_id, reply, trigger_id),
-            )
+def on_resubmit_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    _hand_over(services, ActionId.RESUBMIT, body, action, respond, services.actions.resubmit)
 
-        on_click.__name__ = "on_" + action_id.replace(".", "_") + "_clicked"
 
-    def without_trigger(
-        work: Callable[[str, int, Callable], None],
-    ) -> Callable[[str, int, Callable, str], None]:
-        return lambda user_id, case_id, reply, _trigger_id: work(user_id, case_id, reply)
+def on_resubmit_now_clicked(
+    ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services
+) -> None:
+    ack()
+    _hand_over(services, ActionId.RESUBMIT_NOW, body, action, respond, services.actions.resubmit_now)
 
-    button(cards.RESUBMIT, without_trigger(actions.resubmit))
-    button(cards.RESUBMIT_NOW, without_trigger(actions.resubmit_now))
-    button(cards.RESUBMIT_LATER, without_trigger(actions.resubmit_later))
-    button(cards.DISMISS, without_trigger(actions.dismiss))
-    button(cards.RESTORE, without_trigger(services.remediations.restore))
-    button(cards.WHO_CLICKED, without_trigger(services.remediations.who_clicked))
-    button(
-        cards.PURGE,
-        lambda user_id, case_id, reply, trigger_id: services.remediations.open_purge_modal(
-            user_id, case_id, trigger_id, reply
-        ),
+
+def on_resubmit_later_clicked(
+    ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services
+) -> None:
+    ack()
+    _hand_over(services, ActionId.RESUBMIT_LATER, body, action, respond, services.actions.resubmit_later)
+
+
+def on_dismiss_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    _hand_over(services, ActionId.DISMISS, body, action, respond, services.actions.dismiss)
+
+
+def on_restore_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    _hand_over(services, ActionId.RESTORE, body, action, respond, services.remediations.restore)
+
+
+def on_who_clicked_clicked(
+    ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services
+) -> None:
+    ack()
+    _hand_over(services, ActionId.WHO_CLICKED, body, action, respond, services.remediations.who_clicked)
+
+
+def on_purge_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    # Purge opens a modal first: the click's trigger_id lives three seconds.
+    trigger_id = body.get("trigger_id") or ""
+
+    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
+        services.remediations.open_purge_modal(user_id, case_id, trigger_id, reply)
+
+    _hand_over(services, ActionId.PURGE, body, action, respond, open_modal)
+
+
+def on_block_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    # Block opens a modal first: the click's trigger_id lives three seconds.
+    trigger_id = body.get("trigger_id") or ""
+
+    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
+        services.block_list.open_modal(user_id, case_id, trigger_id, reply)
+
+    _hand_over(services, ActionId.BLOCK, body, action, respond, open_modal)
+
+
+def _hand_over(
+    services: Services, action_id: ActionId, body: dict, action: dict, respond: Respond, work: Work
+) -> None:
+    """After the ack: CaseActions.run authorizes and audits the click, then `work` runs on the worker pool."""
+    user_id = body["user"]["id"]
+    reply = _replier(services, body, respond, user_id)
+    services.worker.submit(
+        services.actions.run,
+        action_id,
+        user_id,
+        action.get("value"),
+        reply,
+        lambda case_id: work(user_id, case_id, reply),
     )
-    button(
-        cards.BLOCK,
-        lambda user_id, case_id, reply, trigger_id: services.blocks.open_modal(
-            user_id, case_id, trigger_id, reply
-        ),
-    )
 
 
-def _replier(
-    services: Services, body: dict, respond: Respond, user_id: str
-) -> Callable[[str, list[dict]], None]:
+def _replier(services: Services, body: dict, respond: Respond, user_id: str) -> Reply:
     """Answers go where the click was, through its response_url; a click inside a modal has none (Slack sends
     the view instead), so the answer goes to the person in the SOC channel."""
     if not body.get("response_url"):

@@ -7,24 +7,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.cases.intake import Reporter
+from bot.slack.contract import ShortcutCallback
+from handlers.binding import with_services
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
     from bot.services import Services
 
-REPORT_MESSAGE = "report_phish_message"
-
 
 def register(app: App, services: Services) -> None:
-    @app.message_shortcut(REPORT_MESSAGE)  # a global shortcut of that id is not ours: it has no message
-    def on_report_message_shortcut(ack: Ack, body: dict, respond: Respond) -> None:
-        ack()
-        reporter = Reporter(user_id=body["user"]["id"], channel_id=(body.get("channel") or {}).get("id"))
+    # A message shortcut: a global shortcut of that id is not ours, it has no message.
+    app.message_shortcut(ShortcutCallback.REPORT_MESSAGE)(with_services(on_report_message_shortcut, services))
 
-        def reply(text: str, blocks: list[dict]) -> None:
-            respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-        services.worker.submit(
-            services.intake.report_from_message, reporter, body.get("message") or {}, reply
-        )
+def on_report_message_shortcut(ack: Ack, body: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    reporter = Reporter(user_id=body["user"]["id"], channel_id=(body.get("channel") or {}).get("id"))
+
+    def reply(text: str, blocks: list[dict]) -> None:
+        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    services.worker.submit(services.intake.report_from_message, reporter, body.get("message") or {}, reply)

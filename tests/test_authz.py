@@ -28,7 +28,7 @@ from conftest import (
 from bot.cases.audit_export import write_audit
 from bot.domain import CaseStatus
 from bot.sandbox.defender import DefenderTenant
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"
@@ -89,7 +89,7 @@ def report_and_wait(slack, bot):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
     # The card is final once it offers Resubmit next to Purge.
-    finished = lambda m: cards.PURGE in str(m.blocks) and cards.RESUBMIT in str(m.blocks)  # noqa: E731
+    finished = lambda m: ActionId.PURGE in str(m.blocks) and ActionId.RESUBMIT in str(m.blocks)  # noqa: E731
     return slack.wait_for(lambda: [m for m in slack.messages(SOC) if finished(m)])[0]
 
 
@@ -106,7 +106,7 @@ def purge_form_ready(slack, user: str) -> bool:
     """The form has counted the copies (its hunting queries are done) and asks what to purge."""
     return any(
         v["user"] == user
-        and v["view"]["callback_id"] == cards.PURGE_MODAL
+        and v["view"]["callback_id"] == ModalCallback.PURGE
         and "scope" in json.dumps(v["view"])
         for v in list(slack.views.values())
     )
@@ -131,7 +131,7 @@ def test_a_responder_removed_from_the_group_a_minute_ago_is_refused_and_audited(
     card = report_and_wait(slack, bot)
 
     # Sam is in the responder group: Purge opens its form and the copies are counted at Microsoft.
-    slack.click(RESPONDER, cards.PURGE, "1", card)
+    slack.click(RESPONDER, ActionId.PURGE, "1", card)
     slack.wait_for(lambda: purge_form_ready(slack, RESPONDER))
     hunting_before = len(defender.hunting_queries)
     assert group_lookups(slack) == 1
@@ -139,8 +139,8 @@ def test_a_responder_removed_from_the_group_a_minute_ago_is_refused_and_audited(
     # Sam leaves Security; a minute later Sam clicks Purge and Dismiss on the same card.
     slack.add_usergroup(RESPONDER_GROUP, [KIM])
     clock.advance(60)
-    slack.click(RESPONDER, cards.PURGE, "1", card)
-    slack.click(RESPONDER, cards.DISMISS, "1", card)
+    slack.click(RESPONDER, ActionId.PURGE, "1", card)
+    slack.click(RESPONDER, ActionId.DISMISS, "1", card)
 
     # Both refused, and Sam is told why.
     refusals = slack.wait_for(
@@ -160,46 +160,52 @@ def test_a_responder_removed_from_the_group_a_minute_ago_is_refused_and_audited(
     # The audit log has the allowed click and both refusals, with the reason.
     assert sorted(audited(bot, RESPONDER)) == sorted(
         [
-            (cards.PURGE, "allowed", f"Member of responder group {RESPONDER_GROUP}."),
-            (cards.PURGE, "refused", NOT_A_RESPONDER),
-            (cards.DISMISS, "refused", NOT_A_RESPONDER),
+            (ActionId.PURGE, "allowed", f"Member of responder group {RESPONDER_GROUP}."),
+            (ActionId.PURGE, "refused", NOT_A_RESPONDER),
+            (ActionId.DISMISS, "refused", NOT_A_RESPONDER),
         ]
     )
     # ... and `phishbot audit` prints it.
     out = io.StringIO()
     write_audit(bot.store.audit_entries(), "json", out)
     printed = [(e["actor"], e["action"], e["outcome"]) for e in json.loads(out.getvalue())]
-    assert (RESPONDER, cards.DISMISS, "refused") in printed and (RESPONDER, cards.PURGE, "refused") in printed
+    assert (RESPONDER, ActionId.DISMISS, "refused") in printed and (
+        RESPONDER,
+        ActionId.PURGE,
+        "refused",
+    ) in printed
 
 
 def test_someone_just_added_to_the_group_can_act_at_once(start, slack, graph, clock):
     slack.add_user(KIM, name="kim", email="kim@contoso.example")
     bot = start()
     card = report_and_wait(slack, bot)
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: said_to(slack, RESPONDER, "day"))  # Sam may: the choice of when is offered
     assert group_lookups(slack) == 1
 
     # Kim joins the group; the bot's copy of it is 11 s old, still fresh, but without Kim in it.
     slack.add_usergroup(RESPONDER_GROUP, [RESPONDER, KIM])
     clock.advance(11)
-    slack.click(KIM, cards.RESUBMIT, "1", card)
+    slack.click(KIM, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: said_to(slack, KIM, "day"))
     assert group_lookups(slack) == 2  # a miss asked Slack again
-    assert (cards.RESUBMIT, "allowed", f"Member of responder group {RESPONDER_GROUP}.") in audited(bot, KIM)
+    assert (ActionId.RESUBMIT, "allowed", f"Member of responder group {RESPONDER_GROUP}.") in audited(
+        bot, KIM
+    )
 
 
 def test_a_stream_of_refused_clicks_asks_slack_at_most_once_per_10_seconds(start, slack, graph, clock):
     bot = start()
     card = report_and_wait(slack, bot)
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)  # an allowed click fills the cache
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)  # an allowed click fills the cache
     slack.wait_for(lambda: said_to(slack, RESPONDER, "day"))
     for _ in range(5):
-        slack.click(OUTSIDER, cards.RESUBMIT, "1", card)
+        slack.click(OUTSIDER, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: len(said_to(slack, OUTSIDER, NOT_A_RESPONDER)) == 5)
     assert group_lookups(slack) == 1
     clock.advance(10)
-    slack.click(OUTSIDER, cards.RESUBMIT, "1", card)
+    slack.click(OUTSIDER, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: len(said_to(slack, OUTSIDER, NOT_A_RESPONDER)) == 6)
     assert group_lookups(slack) == 2
     refused = [entry for entry in audited(bot, OUTSIDER) if entry[1] == "refused"]
@@ -214,26 +220,26 @@ def test_a_stream_of_refused_clicks_asks_slack_at_most_once_per_10_seconds(start
 def test_when_slack_cannot_list_the_group_a_member_is_refused(start, slack, graph, clock, fault):
     bot = start()
     card = report_and_wait(slack, bot)
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: said_to(slack, RESPONDER, "day"))
 
     # The cached answer has expired and Slack cannot give a new one: refused, not waved through on old data.
     clock.advance(60)
     slack.fail_next("usergroups.users.list", times=10, **fault)
-    slack.click(RESPONDER, cards.DISMISS, "1", card)
+    slack.click(RESPONDER, ActionId.DISMISS, "1", card)
     [text] = slack.wait_for(lambda: said_to(slack, RESPONDER, COULD_NOT_CONFIRM))
     assert "Only Security responders" in text
     time.sleep(0.3)
     assert bot.store.case_view(1).status is CaseStatus.VERDICT
     [refusal] = [entry for entry in audited(bot, RESPONDER) if entry[1] == "refused"]
-    assert refusal[:2] == (cards.DISMISS, "refused") and COULD_NOT_CONFIRM in refusal[2]
+    assert refusal[:2] == (ActionId.DISMISS, "refused") and COULD_NOT_CONFIRM in refusal[2]
 
 
 def test_a_responder_listed_by_id_acts_while_slack_cannot_list_the_group(start, slack, graph):
     bot = start(PHISHBOT_RESPONDERS=f"{RESPONDER_GROUP},{RESPONDER}")
     card = report_and_wait(slack, bot)
     slack.fail_next("usergroups.users.list", status=500, times=10)
-    slack.click(RESPONDER, cards.DISMISS, "1", card)
+    slack.click(RESPONDER, ActionId.DISMISS, "1", card)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.DISMISSED)
-    assert (cards.DISMISS, "allowed", "Listed in PHISHBOT_RESPONDERS.") in audited(bot, RESPONDER)
+    assert (ActionId.DISMISS, "allowed", "Listed in PHISHBOT_RESPONDERS.") in audited(bot, RESPONDER)
     assert group_lookups(slack) == 0  # listed by id: Slack is not asked at all

@@ -14,7 +14,7 @@ from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, SOC, RunningBot
 from graph_schema import validate_graph_request
 
 from bot.domain import CaseStatus
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 from bot.slack.safe_text import mrkdwn
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
@@ -50,15 +50,15 @@ def auto_bot(slack, graph, tls, database_url):
 def reported_card(slack, bot, sample=SAMPLE):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", sample)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
-    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.BLOCK in str(m.blocks)])[0]
+    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.BLOCK in str(m.blocks)])[0]
 
 
 def block(slack, card, *, days="30", note=""):
-    slack.click(RESPONDER, cards.BLOCK, "1", card)
+    slack.click(RESPONDER, ActionId.BLOCK, "1", card)
 
     def opened():
         entries = [e for e in list(slack.views.values()) if e["user"] == RESPONDER and e["open"]]
-        return next((e["view"] for e in entries if e["view"]["callback_id"] == cards.BLOCK_MODAL), None)
+        return next((e["view"] for e in entries if e["view"]["callback_id"] == ModalCallback.BLOCK), None)
 
     view = slack.wait_for(opened)
     values = slack.state_values(view["id"], {"expiry": days, "note": note})
@@ -106,13 +106,17 @@ def test_a_responder_blocks_a_case_and_the_card_lists_created_and_skipped_entrie
     skipped_part = text[text.index("Skipped by Microsoft") :]
     assert mrkdwn("cdn.login-micros0ft-secure.example", 300) in skipped_part
     outcomes = [(e["actor"], e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
-    assert (RESPONDER, cards.BLOCK, "allowed") in outcomes and (RESPONDER, "report.block", "sent") in outcomes
+    assert (RESPONDER, ActionId.BLOCK, "allowed") in outcomes and (
+        RESPONDER,
+        "report.block",
+        "sent",
+    ) in outcomes
     assert ("phishbot", "report.block", "done") in outcomes
 
 
 def test_a_non_responder_cannot_block(bot, slack, graph):
     card = reported_card(slack, bot)
-    slack.click(OUTSIDER, cards.BLOCK, "1", card)
+    slack.click(OUTSIDER, ActionId.BLOCK, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if "Only Security responders" in r.get("text", "")])
     time.sleep(0.3)
     assert block_submissions(graph) == [] and [c for c in slack.calls if c.method == "views.open"] == []

@@ -35,6 +35,8 @@ from bot.domain import (
 )
 from bot.microsoft import vocabulary as words
 from bot.slack import cards
+from bot.slack.cards import blockkit
+from bot.slack.contract import ActionId, ModalCallback
 from bot.slack.safe_text import text_length
 
 ENUMS = json.loads((Path(__file__).parent / "fixtures" / "graph-openapi" / "enums.json").read_text())["enums"]
@@ -356,38 +358,38 @@ def test_every_state_renders_valid_and_safe(kind, state):
     assert f"#{CASE_ID}" in fallback
 
 
-EMAIL_ACTS = [cards.PURGE, cards.BLOCK, cards.WHO_CLICKED]
-AFTER_VERDICT = [cards.RESUBMIT, cards.DISMISS]
+EMAIL_ACTS = [ActionId.PURGE, ActionId.BLOCK, ActionId.WHO_CLICKED]
+AFTER_VERDICT = [ActionId.RESUBMIT, ActionId.DISMISS]
 
 
 @pytest.mark.parametrize(
     ("state", "email", "url"),
     [
-        ("submitting", [cards.DISMISS], [cards.DISMISS]),
-        ("checking", [*EMAIL_ACTS, cards.DISMISS], [cards.WHO_CLICKED, cards.DISMISS]),
-        ("phishing", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("clean", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("submitting", [ActionId.DISMISS], [ActionId.DISMISS]),
+        ("checking", [*EMAIL_ACTS, ActionId.DISMISS], [ActionId.WHO_CLICKED, ActionId.DISMISS]),
+        ("phishing", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("clean", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
         # A simulation: no Purge, no Block (the card says why).
-        ("simulation", [cards.WHO_CLICKED, *AFTER_VERDICT], [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("gave_up", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("resubmit_scheduled", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("failed", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("simulation", [ActionId.WHO_CLICKED, *AFTER_VERDICT], [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("gave_up", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("resubmit_scheduled", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("failed", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
         ("dismissed", [], []),
         # Restore only after a finished purge that removed copies, not while one runs, not after a hard delete.
-        ("purging", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("purging", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
         (
             "purged",
-            [cards.PURGE, cards.RESTORE, cards.BLOCK, cards.WHO_CLICKED, *AFTER_VERDICT],
-            [cards.WHO_CLICKED, *AFTER_VERDICT],
+            [ActionId.PURGE, ActionId.RESTORE, ActionId.BLOCK, ActionId.WHO_CLICKED, *AFTER_VERDICT],
+            [ActionId.WHO_CLICKED, *AFTER_VERDICT],
         ),
         (
             "purge_partial",
-            [cards.PURGE, cards.RESTORE, cards.BLOCK, cards.WHO_CLICKED, *AFTER_VERDICT],
-            [cards.WHO_CLICKED, *AFTER_VERDICT],
+            [ActionId.PURGE, ActionId.RESTORE, ActionId.BLOCK, ActionId.WHO_CLICKED, *AFTER_VERDICT],
+            [ActionId.WHO_CLICKED, *AFTER_VERDICT],
         ),
-        ("purge_failed", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("hard_deleted", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
-        ("restored", EMAIL_ACTS + AFTER_VERDICT, [cards.WHO_CLICKED, *AFTER_VERDICT]),
+        ("purge_failed", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("hard_deleted", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
+        ("restored", EMAIL_ACTS + AFTER_VERDICT, [ActionId.WHO_CLICKED, *AFTER_VERDICT]),
     ],
 )
 @pytest.mark.parametrize("kind", [CaseKind.EMAIL, CaseKind.URL])
@@ -399,23 +401,26 @@ def test_buttons_per_state_carry_the_case_id_only(kind, state, email, url):
 
 def test_purge_is_the_danger_button():
     _, blocks = cards.case_card(states(CaseKind.EMAIL)["phishing"], now=NOW)
-    assert [b.get("style") for b in buttons(blocks) if b["action_id"] == cards.PURGE] == ["danger"]
+    assert [b.get("style") for b in buttons(blocks) if b["action_id"] == ActionId.PURGE] == ["danger"]
 
 
 def test_action_ids_are_the_stable_design_ids():
-    assert (cards.REPORT_MODAL, cards.RESUBMIT, cards.DISMISS) == (
+    assert (ModalCallback.REPORT, ActionId.RESUBMIT, ActionId.DISMISS) == (
         "report.submit",
         "report.resubmit",
         "report.dismiss",
     )
-    assert (cards.RESUBMIT_NOW, cards.RESUBMIT_LATER) == ("report.resubmit_now", "report.resubmit_later")
-    assert (cards.PURGE, cards.RESTORE, cards.WHO_CLICKED, cards.BLOCK) == (
+    assert (ActionId.RESUBMIT_NOW, ActionId.RESUBMIT_LATER) == (
+        "report.resubmit_now",
+        "report.resubmit_later",
+    )
+    assert (ActionId.PURGE, ActionId.RESTORE, ActionId.WHO_CLICKED, ActionId.BLOCK) == (
         "report.purge",
         "report.restore",
         "report.who_clicked",
         "report.block",
     )
-    assert cards.PURGE_MODAL == "purge.submit"
+    assert ModalCallback.PURGE == "purge.submit"
 
 
 def test_checking_shows_progress():
@@ -647,12 +652,12 @@ def test_300_urls_and_a_10kb_subject_for_a_url_case():
 
 def test_the_last_line_of_defence_trims_any_text_object():
     # The builders keep each section within its limit line by line; this is what catches a new one that doesn't.
-    section = cards._section("&" * 5000)
+    section = blockkit.section("&" * 5000)
     assert text_length(section["text"]["text"]) <= 3000 and section["text"]["text"].endswith("…")
-    context = cards._context(["x" * 5000] * 20)
+    context = blockkit.context(["x" * 5000] * 20)
     assert len(context["elements"]) == 10
     assert all(text_length(e["text"]) <= 2000 for e in context["elements"])
-    assert text_length(cards._header("h" * 500)["text"]["text"]) == 150
+    assert text_length(blockkit.header("h" * 500)["text"]["text"]) == 150
 
 
 def test_reporter_ids_that_are_not_slack_ids_are_not_mentions():
@@ -902,7 +907,7 @@ def test_resubmit_choice():
     assert_valid_message(fallback, blocks)
     assert "wait a day" in fallback
     assert f"<!date^{int(due.timestamp())}^" in fallback
-    assert button_ids(blocks) == [cards.RESUBMIT_LATER, cards.RESUBMIT_NOW]
+    assert button_ids(blocks) == [ActionId.RESUBMIT_LATER, ActionId.RESUBMIT_NOW]
     assert [b["text"]["text"] for b in buttons(blocks)] == ["Schedule for 27 Nov 17:41 UTC", "Send now"]
     assert all(b["value"] == str(CASE_ID) for b in buttons(blocks))
 

@@ -35,7 +35,7 @@ from processes import BotProcess, free_port
 from bot.domain import CaseStatus, RemediationState
 from bot.sandbox.defender import DefenderTenant
 from bot.sandbox.graph_emulator import RecordedRequest, graph_error
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 from bot.store.store import Store
 
 sqlite_pass_only = pytest.mark.skipif(
@@ -401,8 +401,8 @@ def test_kill_9_during_a_purge_finishes_it_once_after_a_restart(lives, slack, gr
     lives.start()
     slack.upload_file(ALICE, INTAKE, "report.eml", SAMPLE)
     slack.wait_for(lambda: store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
-    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.PURGE in str(m.blocks)])[0]
-    slack.click(RESPONDER, cards.PURGE, "1", card)
+    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
+    slack.click(RESPONDER, ActionId.PURGE, "1", card)
     view = slack.wait_for(lambda: purge_modal(slack))
 
     holds: list[Hold] = []
@@ -441,7 +441,7 @@ def test_kill_9_during_a_purge_finishes_it_once_after_a_restart(lives, slack, gr
 def purge_modal(slack) -> dict | None:
     for entry in list(slack.views.values()):
         view = entry["view"]
-        if entry["user"] == RESPONDER and entry["open"] and view["callback_id"] == cards.PURGE_MODAL:
+        if entry["user"] == RESPONDER and entry["open"] and view["callback_id"] == ModalCallback.PURGE:
             if "scope" in json.dumps(view["blocks"]):
                 return view
     return None

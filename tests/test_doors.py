@@ -17,7 +17,7 @@ from msgfile import MsgMessage, build_msg
 
 from bot.domain import CaseStatus
 from bot.email.parsing import original_message_bytes
-from bot.slack import cards
+from bot.slack.contract import ModalCallback
 
 SAMPLES = resources.files("bot.sandbox") / "samples"
 PHISH = (SAMPLES / "credential-phish.eml").read_bytes()
@@ -497,7 +497,7 @@ def test_other_locales_hear_english(bot, slack, graph):
     slack.upload_file("U0FRENCH1", INTAKE, "a.eml", PHISH)
     [ack] = slack.wait_for(lambda: ephemerals_to(slack, "U0FRENCH1"))
     assert ack["text"].startswith("Thanks — Security has your report")
-    assert cards.REPORT_MODAL == "report.submit"
+    assert ModalCallback.REPORT == "report.submit"
 
 
 def outlook_phish() -> bytes:

@@ -10,7 +10,7 @@ import pytest
 from conftest import ALICE, BOB, EMAILS, INTAKE, OUTSIDER, RESPONDER, SOC
 
 from bot.domain import CaseStatus
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 FINISHED = {CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.FAILED, CaseStatus.DISMISSED}
@@ -55,7 +55,7 @@ def test_an_uploaded_eml_is_submitted_once_and_its_card_is_edited_to_the_verdict
     [card] = slack.messages(SOC)
     assert card.updates >= 1
     assert "Phishing" in card.text
-    assert cards.DISMISS in str(card.blocks) and cards.RESUBMIT in str(card.blocks)
+    assert ActionId.DISMISS in str(card.blocks) and ActionId.RESUBMIT in str(card.blocks)
 
     # The reporter heard at once, and then the outcome, once.
     assert len(ephemerals_to(slack, ALICE)) == 1
@@ -161,22 +161,22 @@ def _finished_card(slack, bot):
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     wait_case(slack, bot, 1)
     # The card in Slack has been edited to the verdict once it offers Resubmit.
-    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.RESUBMIT in str(m.blocks)])[0]
+    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.RESUBMIT in str(m.blocks)])[0]
 
 
 def test_a_non_responder_cannot_resubmit_or_dismiss(bot, slack, graph):
     card = _finished_card(slack, bot)
-    for action_id in (cards.RESUBMIT, cards.DISMISS):
+    for action_id in (ActionId.RESUBMIT, ActionId.DISMISS):
         assert slack.click(OUTSIDER, action_id, "1", card).status_code == 200
     # The choice buttons are only ever shown to responders; a forged click on one is judged all the same.
-    assert slack.forge_click(OUTSIDER, cards.RESUBMIT_NOW, "1", SOC).status_code == 200
+    assert slack.forge_click(OUTSIDER, ActionId.RESUBMIT_NOW, "1", SOC).status_code == 200
     slack.wait_for(
         lambda: len([r for r in slack.responses if "Only Security responders" in r.get("text", "")]) == 3
     )
     refused = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
     # The clicks are handled concurrently: compare without order.
     assert sorted((e["actor"], e["action"]) for e in refused) == sorted(
-        [(OUTSIDER, cards.RESUBMIT), (OUTSIDER, cards.DISMISS), (OUTSIDER, cards.RESUBMIT_NOW)]
+        [(OUTSIDER, ActionId.RESUBMIT), (OUTSIDER, ActionId.DISMISS), (OUTSIDER, ActionId.RESUBMIT_NOW)]
     )
     assert len(submissions(graph, "emailThreats")) == 1
     assert bot.store.case_view(1).status is CaseStatus.VERDICT
@@ -185,34 +185,34 @@ def test_a_non_responder_cannot_resubmit_or_dismiss(bot, slack, graph):
 def test_a_button_naming_another_case_is_refused_and_audited(bot, slack, graph):
     _finished_card(slack, bot)
     for value in ("999", "1; DROP TABLE cases", "", "-1"):
-        slack.forge_click(RESPONDER, cards.DISMISS, value, SOC)
+        slack.forge_click(RESPONDER, ActionId.DISMISS, value, SOC)
     slack.wait_for(lambda: len([e for e in bot.store.audit_entries() if e["outcome"] == "refused"]) == 4)
     assert bot.store.case_view(1).status is CaseStatus.VERDICT
 
 
 def test_a_responder_resubmits_within_a_day_only_after_choosing(bot, slack, graph):
     card = _finished_card(slack, bot)
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
     choice = slack.wait_for(
-        lambda: [r for r in slack.responses if cards.RESUBMIT_NOW in str(r.get("blocks"))]
+        lambda: [r for r in slack.responses if ActionId.RESUBMIT_NOW in str(r.get("blocks"))]
     )
     assert "day" in choice[0]["text"]
     assert len(submissions(graph, "emailThreats")) == 1  # nothing sent yet
 
-    slack.click_ephemeral(RESPONDER, cards.RESUBMIT_NOW, "1", SOC)
+    slack.click_ephemeral(RESPONDER, ActionId.RESUBMIT_NOW, "1", SOC)
     slack.wait_for(lambda: len(submissions(graph, "emailThreats")) == 2)
     wait_case(slack, bot, 1, statuses={CaseStatus.VERDICT})
     actions = [a.action for a in bot.store.case_view(1).actions]
     assert actions == ["resubmitted"]
     allowed = [e for e in bot.store.audit_entries(1) if e["actor"] == RESPONDER and e["outcome"] == "allowed"]
-    assert [e["action"] for e in allowed] == [cards.RESUBMIT, cards.RESUBMIT_NOW]
+    assert [e["action"] for e in allowed] == [ActionId.RESUBMIT, ActionId.RESUBMIT_NOW]
 
 
 def test_a_scheduled_resubmission_is_durable_across_a_restart(bot, slack, graph):
     card = _finished_card(slack, bot)
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
-    slack.wait_for(lambda: [r for r in slack.responses if cards.RESUBMIT_LATER in str(r.get("blocks"))])
-    slack.click_ephemeral(RESPONDER, cards.RESUBMIT_LATER, "1", SOC)
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
+    slack.wait_for(lambda: [r for r in slack.responses if ActionId.RESUBMIT_LATER in str(r.get("blocks"))])
+    slack.click_ephemeral(RESPONDER, ActionId.RESUBMIT_LATER, "1", SOC)
     slack.wait_for(lambda: bot.store.case_view(1).resubmit_due_at is not None)
     due = bot.store.case_view(1).resubmit_due_at
     bot.restart()
@@ -225,7 +225,7 @@ def test_a_scheduled_resubmission_is_durable_across_a_restart(bot, slack, graph)
 def test_dismiss_tells_every_reporter(bot, slack, graph):
     card = _finished_card(slack, bot)
     slack.wait_for(lambda: slack.dms(ALICE))
-    slack.click(RESPONDER, cards.DISMISS, "1", card)
+    slack.click(RESPONDER, ActionId.DISMISS, "1", card)
     wait_case(slack, bot, 1, statuses={CaseStatus.DISMISSED})
     dms = slack.wait_for(lambda: len(slack.dms(ALICE)) == 2 and slack.dms(ALICE))
     assert "isn't a threat" in dms[-1].text
@@ -249,7 +249,7 @@ def test_healthz_and_readyz(bot, slack):
 def test_report_phish_alone_opens_the_form_and_an_uploaded_eml_is_reported(bot, slack, graph):
     slack.slash_command(ALICE, "", channel_id=INTAKE)
     view = slack.wait_for(slack.last_view)
-    assert view["callback_id"] == cards.REPORT_MODAL
+    assert view["callback_id"] == ModalCallback.REPORT
     file = slack.add_file(ALICE, "phish.eml", SAMPLE, mimetype="message/rfc822")
     values = slack.state_values(view["id"], {"file": file, "category": "malware", "note": "Looks off"})
     response = slack.submit_view(ALICE, view["id"], values)

@@ -15,7 +15,9 @@ from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.config import Settings
-from bot.services import build_services, create_app
+from bot.runtime.slack_app import create_app
+from bot.services import build_services
+from bot.slack.contract import ModalCallback
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -143,22 +145,20 @@ def test_every_button_a_card_can_show_has_a_listener(app):
 
 
 def test_the_report_modal_has_a_listener(app):
-    from bot.slack import cards
 
     payload = {
         "type": "view_submission",
         "user": {"id": "U0ALICE01"},
         "team": {"id": "T0SANDBOX"},
-        "view": {"type": "modal", "callback_id": cards.REPORT_MODAL, "state": {"values": {}}},
+        "view": {"type": "modal", "callback_id": ModalCallback.REPORT, "state": {"values": {}}},
     }
     assert has_listener(app, "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded")
 
 
 @pytest.mark.parametrize("callback_id", ["purge.submit", "block.submit"])
 def test_the_purge_and_block_modals_have_listeners(app, callback_id):
-    from bot.slack import cards
 
-    assert callback_id in (cards.PURGE_MODAL, cards.BLOCK_MODAL)
+    assert callback_id in (ModalCallback.PURGE, ModalCallback.BLOCK)
     payload = {
         "type": "view_submission",
         "user": {"id": "U0SAMSOC1"},

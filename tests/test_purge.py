@@ -16,7 +16,7 @@ from conftest import ALICE, INTAKE, OUTSIDER, RESPONDER, RESPONDER_GROUP, SOC, R
 from bot.domain import CaseStatus, RemediationState
 from bot.microsoft import OUTLOOK_CONCURRENCY_PER_MAILBOX
 from bot.sandbox.defender import DefenderTenant
-from bot.slack import cards
+from bot.slack.contract import ActionId, ModalCallback
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 MESSAGE_ID = "<20240514081238.4F2A9C1D7E@login-micros0ft-secure.example>"
@@ -44,16 +44,16 @@ def defender(graph):
 def report_and_wait(slack, bot):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
-    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.PURGE in str(m.blocks)])[0]
+    return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
 
 
 def open_purge_modal(slack, card, user=RESPONDER):
-    slack.click(user, cards.PURGE, "1", card)
+    slack.click(user, ActionId.PURGE, "1", card)
 
     def ready():
         for entry in list(slack.views.values()):
             view = entry["view"]
-            if entry["user"] == user and entry["open"] and view["callback_id"] == cards.PURGE_MODAL:
+            if entry["user"] == user and entry["open"] and view["callback_id"] == ModalCallback.PURGE:
                 if "scope" in json.dumps(view["blocks"]):
                     return view
         return None
@@ -99,7 +99,7 @@ def test_a_responder_purges_a_message_from_30_mailboxes_with_defender(bot, slack
     assert "action-center/history" in card_text(slack)
     assert network_message_id in card_text(slack)  # for Threat Explorer
     audit = [(e["action"], e["outcome"]) for e in bot.store.audit_entries(1) if e["actor"] == RESPONDER]
-    assert (cards.PURGE, "allowed") in audit and (cards.PURGE_MODAL, "allowed") in audit
+    assert (ActionId.PURGE, "allowed") in audit and (ModalCallback.PURGE, "allowed") in audit
     assert ("report.purge", "done") in audit
     done = next(
         e for e in bot.store.audit_entries(1) if (e["action"], e["outcome"]) == ("report.purge", "done")
@@ -173,7 +173,7 @@ def test_purge_method_mailbox_never_asks_defender_and_hard_delete_purges(mailbox
     assert_at_most_four_per_mailbox_per_batch(graph)
     # A hard delete cannot be restored: no Restore button.
     slack.wait_for(lambda: "36 of 36 removed" in card_text(slack))
-    assert cards.RESTORE not in card_text(slack)
+    assert ActionId.RESTORE not in card_text(slack)
 
 
 def test_the_campaign_adds_same_sender_and_subject_and_shared_links_only(bot, slack, graph, defender):
@@ -212,25 +212,25 @@ def test_the_campaign_adds_same_sender_and_subject_and_shared_links_only(bot, sl
 
 def test_a_non_responders_click_changes_nothing_and_is_audited(bot, slack, graph, defender):
     card = report_and_wait(slack, bot)
-    slack.click(OUTSIDER, cards.PURGE, "1", card)
-    slack.forge_click(OUTSIDER, cards.RESTORE, "1", SOC)
+    slack.click(OUTSIDER, ActionId.PURGE, "1", card)
+    slack.forge_click(OUTSIDER, ActionId.RESTORE, "1", SOC)
     slack.wait_for(
         lambda: len([r for r in slack.responses if "Only Security responders" in r.get("text", "")]) == 2
     )
     refused = sorted(
         (e["actor"], e["action"]) for e in bot.store.audit_entries(1) if e["outcome"] == "refused"
     )
-    assert refused == sorted([(OUTSIDER, cards.PURGE), (OUTSIDER, cards.RESTORE)])
+    assert refused == sorted([(OUTSIDER, ActionId.PURGE), (OUTSIDER, ActionId.RESTORE)])
     assert_nothing_changed(slack, bot, defender)
 
 
 def test_a_click_while_slack_cannot_list_the_responder_group_is_refused(bot, slack, graph, defender):
     card = report_and_wait(slack, bot)
     slack.fail_next("usergroups.users.list", status=500, times=20)
-    slack.click(RESPONDER, cards.PURGE, "1", card)
+    slack.click(RESPONDER, ActionId.PURGE, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if "could not confirm" in r.get("text", "")])
     [entry] = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
-    assert (entry["actor"], entry["action"]) == (RESPONDER, cards.PURGE)
+    assert (entry["actor"], entry["action"]) == (RESPONDER, ActionId.PURGE)
     assert_nothing_changed(slack, bot, defender)
 
 
@@ -245,9 +245,9 @@ def test_a_click_on_a_simulation_verdict_changes_nothing_and_says_why(bot, slack
     [card] = slack.wait_for(
         lambda: [m for m in slack.messages(SOC) if "Purge and Block are off" in str(m.blocks)]
     )
-    assert cards.PURGE not in str(card.blocks) and cards.BLOCK not in str(card.blocks)
+    assert ActionId.PURGE not in str(card.blocks) and ActionId.BLOCK not in str(card.blocks)
     # The button is not shown; a click on it anyway (an old card, a crafted request) is judged on the server.
-    slack.forge_click(RESPONDER, cards.PURGE, "1", SOC)
+    slack.forge_click(RESPONDER, ActionId.PURGE, "1", SOC)
     slack.wait_for(lambda: [r for r in slack.responses if "phishing simulation" in r.get("text", "")])
     refused = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
     assert [(e["actor"], e["action"]) for e in refused] == [(RESPONDER, "report.purge")]
@@ -316,7 +316,7 @@ def test_a_hostile_message_id_reaches_hunting_as_one_escaped_literal(bot, slack,
             raw=SAMPLE,
         )
     )
-    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.PURGE in str(m.blocks)])[0]
+    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
     view = open_purge_modal(slack, card)
     assert "1 mailbox" in json.dumps(view["blocks"])
 
@@ -348,8 +348,8 @@ def test_restore_moves_the_purged_copies_back_to_the_inbox(bot, slack, graph, de
     card = report_and_wait(slack, bot)
     submit_purge(slack, open_purge_modal(slack, card), action="moveToDeletedItems")
     wait_remediation(slack, bot)
-    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if cards.RESTORE in str(m.blocks)])[0]
-    slack.click(RESPONDER, cards.RESTORE, "1", card)
+    card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.RESTORE in str(m.blocks)])[0]
+    slack.click(RESPONDER, ActionId.RESTORE, "1", card)
     slack.wait_for(
         lambda: (
             (r := bot.store.case_view(1).remediation).kind == "restore" and r.state is RemediationState.DONE
@@ -359,7 +359,7 @@ def test_restore_moves_the_purged_copies_back_to_the_inbox(bot, slack, graph, de
     actions = [a for a, _, _ in defender.remediated_pairs()]
     assert actions == ["moveToDeletedItems"] * 30 + ["moveToInbox"] * 30
     slack.wait_for(lambda: "30 of 30 back in the Inbox" in card_text(slack))
-    assert cards.RESTORE not in card_text(slack)
+    assert ActionId.RESTORE not in card_text(slack)
     assert ("report.restore", "done") in [(e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
 
 
@@ -375,7 +375,7 @@ def test_who_clicked_is_posted_in_the_cards_thread_with_click_throughs_first(bot
     )
     defender.add_click("someone@elsewhere.example", "https://unrelated.example/", network_message_id="other")
     card = report_and_wait(slack, bot)
-    slack.click(RESPONDER, cards.WHO_CLICKED, "1", card)
+    slack.click(RESPONDER, ActionId.WHO_CLICKED, "1", card)
     [reply] = slack.wait_for(lambda: [m for m in slack.messages(SOC) if m.thread_ts == card.ts])
     text = json.dumps(reply.blocks)
     assert "2 clicks by 2 people" in text and "1 clicked through" in text
@@ -384,7 +384,8 @@ def test_who_clicked_is_posted_in_the_cards_thread_with_click_throughs_first(bot
     assert "unrelated" not in text and "https://" not in text  # links are defanged
     entries = slack.wait_for(
         lambda: (
-            len(e := [x for x in bot.store.audit_entries(1) if x["action"] == cards.WHO_CLICKED]) == 2 and e
+            len(e := [x for x in bot.store.audit_entries(1) if x["action"] == ActionId.WHO_CLICKED]) == 2
+            and e
         )
     )
     assert [e["outcome"] for e in entries] == ["allowed", "done"] and "count=2" in entries[1]["detail"]

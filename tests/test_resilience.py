@@ -13,7 +13,7 @@ from conftest import ALICE, INTAKE, RESPONDER, SOC, bot_environment
 from bot.config import Settings
 from bot.domain import CaseKind, CaseStatus, Category
 from bot.services import build_services
-from bot.slack import cards
+from bot.slack.contract import ActionId
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"
@@ -204,15 +204,18 @@ def test_a_permanent_refusal_tells_the_soc_and_resubmit_completes_the_case(bot, 
     graph.fail_next(EMAIL_POST, status=403)
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
+
     # The card says what went wrong, in words a responder can act on, and offers Resubmit.
-    failed = lambda m: "ThreatSubmission.ReadWrite.All" in str(m.blocks) and cards.RESUBMIT in str(m.blocks)  # noqa: E731
+    def failed(m) -> bool:
+        return "ThreatSubmission.ReadWrite.All" in str(m.blocks) and ActionId.RESUBMIT in str(m.blocks)
+
     [card] = slack.wait_for(lambda: [m for m in slack.messages(SOC) if failed(m)])
     assert "403" in str(card.blocks) and "Submission failed" in card.text + str(card.blocks)
     assert slack.dms(ALICE) == []  # the reporter waits for an outcome; a failure is the SOC's to fix
     assert graph.submissions == {}
 
     # The permission is granted; a responder sends the case again from the card.
-    slack.click(RESPONDER, cards.RESUBMIT, "1", card)
+    slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
     wait_verdict(slack, bot)
     assert graph_statuses(graph, "POST", SUBMISSION_PATH) == [403, 201]
     assert len(created_submissions(graph)) == 1

@@ -29,9 +29,7 @@ from conftest import (
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from bot.slack import cards
-from handlers.commands import COMMAND
-from handlers.shortcuts import REPORT_MESSAGE
+from bot.slack.contract import ActionId, ModalCallback, ShortcutCallback, SlashCommand
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -148,17 +146,23 @@ CASE_IDS = [
     "1; DROP TABLE x",
 ]
 ACTION_IDS = [
-    cards.RESUBMIT,
-    cards.RESUBMIT_NOW,
-    cards.RESUBMIT_LATER,
-    cards.DISMISS,
-    cards.PURGE,
-    cards.RESTORE,
-    cards.WHO_CLICKED,
-    cards.BLOCK,
+    ActionId.RESUBMIT,
+    ActionId.RESUBMIT_NOW,
+    ActionId.RESUBMIT_LATER,
+    ActionId.DISMISS,
+    ActionId.PURGE,
+    ActionId.RESTORE,
+    ActionId.WHO_CLICKED,
+    ActionId.BLOCK,
     "report.unknown",
 ]
-CALLBACK_IDS = [cards.REPORT_MODAL, cards.PURGE_MODAL, cards.BLOCK_MODAL, REPORT_MESSAGE, "something.else"]
+CALLBACK_IDS = [
+    ModalCallback.REPORT,
+    ModalCallback.PURGE,
+    ModalCallback.BLOCK,
+    ShortcutCallback.REPORT_MESSAGE,
+    "something.else",
+]
 BLOCK_IDS = ["url", "file", "category", "recent", "note", "scope", "action", "expiry"]
 
 user_id = st.one_of(st.sampled_from(USERS), hostile_text)
@@ -294,7 +298,7 @@ def interaction_payloads() -> st.SearchStrategy:
 def slash_command_body() -> st.SearchStrategy:
     text = hostile_text.filter(_encodable)
     fields = record(
-        command=field(st.just(COMMAND), wrong=text),
+        command=field(st.just(SlashCommand.REPORT), wrong=text),
         text=field(st.one_of(text, st.just("https://evil.example/" + "a" * 300)), wrong=text),
         user_id=field(user_id.filter(_encodable), wrong=text),
         channel_id=field(channel_id.filter(_encodable), wrong=text),
@@ -470,24 +474,42 @@ def _click(action_id: str, value: str, user: str = RESPONDER) -> dict:
 
 # Found by reading the code the fuzzer runs, kept as examples it always tries: "²" is a digit to str.isdigit()
 # but not to int(); Slack's private_metadata is always a string; a case id past the database's integer range.
-@example(payload=_submission(cards.REPORT_MODAL, {"recent": {"selected_option": {"value": "²"}}}))
-@example(payload=_submission(cards.BLOCK_MODAL, {"expiry": {"selected_option": {"value": "²"}}}))
-@example(payload=_submission(cards.PURGE_MODAL, {}, metadata=5))
-@example(payload=_submission(cards.REPORT_MODAL, {"url": {"value": "https://evil.example/"}}, metadata=["x"]))
-@example(payload=_submission(cards.PURGE_MODAL, {}, metadata='{"case_id": 1000000000000000000000000000000}'))
-@example(payload=_submission(cards.BLOCK_MODAL, {}, metadata='{"case_id": 1099511627776}'))
-@example(payload=_click(cards.DISMISS, "²"))
-@example(payload=_click(cards.DISMISS, "99999999999"))
-@example(payload=_click(cards.RESUBMIT, "٣"))
-@example(payload=_submission(cards.PURGE_MODAL, {}, user="U0NOBODY01"))  # nowhere to tell them "refused"
+@example(payload=_submission(ModalCallback.REPORT, {"recent": {"selected_option": {"value": "²"}}}))
+@example(payload=_submission(ModalCallback.BLOCK, {"expiry": {"selected_option": {"value": "²"}}}))
+@example(payload=_submission(ModalCallback.PURGE, {}, metadata=5))
 @example(
-    payload={"type": "message_action", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "message": {}}
+    payload=_submission(ModalCallback.REPORT, {"url": {"value": "https://evil.example/"}}, metadata=["x"])
 )
 @example(
-    payload={"type": "shortcut", "callback_id": REPORT_MESSAGE, "user": {"id": ALICE}, "trigger_id": "1.2"}
+    payload=_submission(ModalCallback.PURGE, {}, metadata='{"case_id": 1000000000000000000000000000000}')
+)
+@example(payload=_submission(ModalCallback.BLOCK, {}, metadata='{"case_id": 1099511627776}'))
+@example(payload=_click(ActionId.DISMISS, "²"))
+@example(payload=_click(ActionId.DISMISS, "99999999999"))
+@example(payload=_click(ActionId.RESUBMIT, "٣"))
+@example(payload=_submission(ModalCallback.PURGE, {}, user="U0NOBODY01"))  # nowhere to tell them "refused"
+@example(
+    payload={
+        "type": "message_action",
+        "callback_id": ShortcutCallback.REPORT_MESSAGE,
+        "user": {"id": ALICE},
+        "message": {},
+    }
 )
 @example(
-    payload={**_click(cards.DISMISS, "1", user=OUTSIDER), "response_url": MISSING, "view": {"type": "modal"}}
+    payload={
+        "type": "shortcut",
+        "callback_id": ShortcutCallback.REPORT_MESSAGE,
+        "user": {"id": ALICE},
+        "trigger_id": "1.2",
+    }
+)
+@example(
+    payload={
+        **_click(ActionId.DISMISS, "1", user=OUTSIDER),
+        "response_url": MISSING,
+        "view": {"type": "modal"},
+    }
 )
 @fuzz(80)
 @given(payload=interaction_payloads())

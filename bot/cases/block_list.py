@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain import CaseKind, CaseStatus, CaseView, Verdict
 from bot.microsoft import AuthError, GraphClient, GraphError
 from bot.slack import cards
+from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import BlockCheckWork, BlockState, Store
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[str, list[dict]], None]
 
-BLOCK = "report.block"
+BLOCK = ActionId.BLOCK
 SAME_ITEM_GAP = timedelta(minutes=15)
 SAME_ITEM_WINDOW = timedelta(hours=24)
 SAME_ITEM_PER_WINDOW = 3
@@ -52,7 +53,7 @@ def next_allowed(sent: Sequence[datetime], now: datetime, *, gap: timedelta = SA
     return due
 
 
-class Blocks:
+class BlockList:
     def __init__(
         self,
         *,

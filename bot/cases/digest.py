@@ -21,12 +21,12 @@ from slack_sdk import WebClient
 from bot.cases.chart import Series, stacked_bars_png
 from bot.domain import CaseStatus, Verdict
 from bot.microsoft import VerdictKind, verdict_kind
+from bot.slack.contract import ActionId
 from bot.store.store import DigestFacts, Store
 
 log = logging.getLogger(__name__)
 
-PURGE_ACTION = "report.purge"
-CLICKS_ACTION = "report.who_clicked"
+PURGE_ACTION, CLICKS_ACTION = ActionId.PURGE, ActionId.WHO_CLICKED
 WINDOW = timedelta(days=7)
 
 # The chart's groups, bottom of the bar first.

@@ -31,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot.domain import CaseKind, CaseStatus, CaseView, RemediationState, RemediationView
 from bot.microsoft import PERMANENT_DELETE, AuthError, Copy, GraphClient, GraphError, KqlValueError, hunting
 from bot.slack import cards
+from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
 from bot.store.store import ItemState, ItemUpdate, ItemWork, RemediationWork, Store
 
@@ -38,9 +39,7 @@ log = logging.getLogger(__name__)
 
 Reply = Callable[[str, list[dict]], None]
 
-PURGE = "report.purge"
-RESTORE = "report.restore"
-WHO_CLICKED = "report.who_clicked"
+PURGE, RESTORE, WHO_CLICKED = ActionId.PURGE, ActionId.RESTORE, ActionId.WHO_CLICKED
 PURGE_ACTIONS = ("softDelete", "hardDelete", "moveToJunk", "moveToDeletedItems")
 SCOPES = ("message", "campaign")
 

@@ -22,8 +22,9 @@ from collections.abc import Callable
 from bot.config import Settings
 from bot.runtime.leadership import ProcessLock, Role, is_sqlite, leadership_for
 from bot.runtime.scheduler import Sweeper
+from bot.runtime.slack_app import create_app
 from bot.runtime.web import Health, WebServer, make_wsgi_app
-from bot.services import Services, build_services, create_app
+from bot.services import Services, build_services
 from bot.store.store import WORKER_HEARTBEAT_SECONDS
 
 GIL_SWITCH_SECONDS = 0.001

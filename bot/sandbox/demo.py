@@ -21,7 +21,7 @@ from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import PostedMessage, SlackEmulator
 from bot.sandbox.terminal import render_message
 from bot.sandbox.tls import make_tls
-from bot.slack import cards
+from bot.slack.contract import ActionId
 
 SOC_CHANNEL = "C0SOC0001"
 INTAKE_CHANNEL = "C0INTAKE01"
@@ -188,14 +188,14 @@ def _story(say: Narrator, slack: SlackEmulator, graph: GraphEmulator, runtime: R
 
     say.step("Eve, who is not a responder, clicks Dismiss on the card")
     slack.add_channel(SOC_CHANNEL, "security-ops", members=[RESPONDER, OUTSIDER])
-    slack.click(OUTSIDER, cards.DISMISS, None, final)
+    slack.click(OUTSIDER, ActionId.DISMISS, None, final)
     refusal = _wait(slack, lambda: shown_to(OUTSIDER), "Eve's refusal")[-1]
     say.show("what Eve sees", refusal)
 
     say.step(
         "Sam, a responder, clicks Resubmit: Microsoft advises waiting a day, so phishbot offers a choice"
     )
-    slack.click(RESPONDER, cards.RESUBMIT, None, slack.messages(SOC_CHANNEL)[0])
+    slack.click(RESPONDER, ActionId.RESUBMIT, None, slack.messages(SOC_CHANNEL)[0])
     say.show("what Sam sees", _wait(slack, lambda: shown_to(RESPONDER), "Sam's choice")[-1])
     audit = store.audit_entries()
     entries = ", ".join(f"{e['actor']} {e['action']} {e['outcome']}" for e in audit)

@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -30,7 +30,7 @@ CACHE_ENTRIES = 5_000
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
-def is_slack_user(user_id: str | None) -> bool:
+def is_slack_user(user_id: str | None) -> TypeGuard[str]:
     """A Slack user id (U…, W…), as opposed to a stand-in for a sender no Slack user has."""
     return bool(user_id) and bool(_SLACK_USER_ID.fullmatch(user_id or ""))
 
@@ -83,13 +83,14 @@ class SlackDirectory:
             return cached
         user = self._client.users_info(user=user_id, include_locale=True)["user"] or {}
         email = ((user.get("profile") or {}).get("email") or "").strip() or None
+        tz_offset = user.get("tz_offset")
         person = Person(
             user_id=user_id,
             email=email,
             locale=user.get("locale") if isinstance(user.get("locale"), str) else None,
             is_bot=bool(user.get("is_bot")) or user_id == "USLACKBOT",
             deleted=bool(user.get("deleted")),
-            tz_offset=user.get("tz_offset") if isinstance(user.get("tz_offset"), int) else 0,
+            tz_offset=tz_offset if isinstance(tz_offset, int) else 0,
         )
         self._people.put(user_id, person, CACHE_SECONDS)
         return person

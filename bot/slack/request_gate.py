@@ -116,33 +116,45 @@ def check_interaction(payload: dict[str, Any]) -> None:
     _optional_object(payload, "container")
     actions = payload.get("actions")
     if kind == "block_actions" or actions is not None:
-        if not isinstance(actions, list) or not actions:
-            raise Refused(400, "block_actions without actions")
-        for action in actions:
-            if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
-                raise Refused(400, "action without an action_id")
-            if "value" in action and not isinstance(action["value"], str | type(None)):
-                raise Refused(400, "action value is not a string")
+        _check_actions(actions)
     view = payload.get("view")
     if kind in {"view_submission", "view_closed"} or view is not None:
-        if not isinstance(view, dict) or not isinstance(view.get("type"), str):
-            raise Refused(400, "view without a type")
-        if not all(
-            isinstance(view.get(key, ""), str) for key in ("callback_id", "private_metadata", "id", "hash")
-        ):
-            raise Refused(400, "malformed view")
-        if not isinstance(view.get("state", {}), dict):
-            raise Refused(400, "malformed view")
+        _check_view(view)
     if "message" in payload and not isinstance(payload["message"], dict):
         raise Refused(400, "malformed message")
+    _check_interaction_response_url(payload, kind)
+    if not isinstance(payload.get("trigger_id", ""), str):
+        raise Refused(400, "malformed trigger_id")
+
+
+def _check_actions(actions: object) -> None:
+    if not isinstance(actions, list) or not actions:
+        raise Refused(400, "block_actions without actions")
+    for action in actions:
+        if not isinstance(action, dict) or not isinstance(action.get("action_id"), str):
+            raise Refused(400, "action without an action_id")
+        if "value" in action and not isinstance(action["value"], str | type(None)):
+            raise Refused(400, "action value is not a string")
+
+
+def _check_view(view: object) -> None:
+    if not isinstance(view, dict) or not isinstance(view.get("type"), str):
+        raise Refused(400, "view without a type")
+    if not all(
+        isinstance(view.get(key, ""), str) for key in ("callback_id", "private_metadata", "id", "hash")
+    ):
+        raise Refused(400, "malformed view")
+    if not isinstance(view.get("state", {}), dict):
+        raise Refused(400, "malformed view")
+
+
+def _check_interaction_response_url(payload: dict[str, Any], kind: str) -> None:
     if "response_url" in payload:
         _check_response_url(payload["response_url"])
     elif kind == "message_action" or (kind == "block_actions" and "view" not in payload):
         # Slack sends one with every message shortcut and every click on a message; only a click inside a
         # modal has none (it has the view instead).
         raise Refused(400, f"{kind} without a response_url")
-    if not isinstance(payload.get("trigger_id", ""), str):
-        raise Refused(400, "malformed trigger_id")
 
 
 # What the message listener reads of an event: text (or null) whenever Slack sends it.
