@@ -28,7 +28,7 @@ def register(app: App, services: Services) -> None:
             # Purge and Block open a modal first: the click's trigger_id lives three seconds.
             trigger_id = body.get("trigger_id") or ""
             reply = _replier(services, body, respond, user_id)
-            services.worker.submit(
+            services.handover.submit(
                 actions.run,
                 action_id,
                 user_id,

@@ -50,7 +50,7 @@ def register(app: App, services: Services) -> None:
                 )
                 respond(text=text_out, blocks=blocks, response_type="ephemeral")
 
-            services.worker.submit(show_status)
+            services.handover.submit(show_status)
             return
         if not text:
             ack()
@@ -71,7 +71,7 @@ def register(app: App, services: Services) -> None:
                 )
                 return
             if loading:
-                services.worker.submit(
+                services.handover.submit(
                     services.intake.fill_report_form,
                     command["user_id"],
                     opened["view"]["id"],
@@ -85,4 +85,4 @@ def register(app: App, services: Services) -> None:
             respond(text=text_out, blocks=blocks, response_type="ephemeral", replace_original=False)
 
         reporter = Reporter(user_id=command["user_id"], channel_id=command.get("channel_id"))
-        services.worker.submit(services.intake.report_url, reporter, text, reply)
+        services.handover.submit(services.intake.report_url, reporter, text, reply)

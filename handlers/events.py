@@ -27,4 +27,4 @@ def register(app: App, services: Services) -> None:
             if services.store.first_time(f"event:{event_id}"):
                 services.intake.on_message_with_files(event)
 
-        services.worker.submit(take_once)
+        services.handover.submit(take_once)

@@ -25,6 +25,6 @@ def register(app: App, services: Services) -> None:
         def reply(text: str, blocks: list[dict]) -> None:
             respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-        services.worker.submit(
+        services.handover.submit(
             services.intake.report_from_message, reporter, body.get("message") or {}, reply
         )

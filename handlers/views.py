@@ -51,7 +51,7 @@ def register(app: App, services: Services) -> None:
             Category(form.category) if form.category in {c.value for c in Category} else Category.PHISHING
         )
         if form.recent_id:
-            services.worker.submit(
+            services.handover.submit(
                 services.intake.report_from_mailbox,
                 reporter,
                 form.recent_id,
@@ -60,7 +60,7 @@ def register(app: App, services: Services) -> None:
                 note=form.note,
             )
         elif form.url:
-            services.worker.submit(
+            services.handover.submit(
                 services.intake.report_url,
                 reporter,
                 form.url,
@@ -70,7 +70,7 @@ def register(app: App, services: Services) -> None:
                 door=Door.MODAL,
             )
         else:
-            services.worker.submit(
+            services.handover.submit(
                 services.intake.report_slack_file,
                 reporter,
                 form.files[0],
@@ -97,7 +97,7 @@ def register(app: App, services: Services) -> None:
             form = read(view)
             user_id = body["user"]["id"]
             reply = reply_in_soc(user_id)
-            services.worker.submit(
+            services.handover.submit(
                 services.actions.run,
                 callback_id,
                 user_id,

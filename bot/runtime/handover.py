@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 WORK_THREADS = 6
 
 
-class Worker:
+class HandoverPool:
+    """The threads that do what listeners hand over after ack() (not a replica: that is a store worker)."""
+
     def __init__(self, threads: int = WORK_THREADS) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
         self._lock = threading.Lock()

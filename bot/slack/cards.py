@@ -629,11 +629,16 @@ _METADATA_MAX = 3000  # Slack's limit on a view's private_metadata
 class RecentEmail(Protocol):
     """One of the reporter's recent emails as the modal lists it (bot.microsoft.graph.MailboxMessage)."""
 
-    id: str
-    subject: str
-    sender_name: str
-    sender_address: str
-    received_at: datetime | None
+    @property
+    def id(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def sender_name(self) -> str: ...
+    @property
+    def sender_address(self) -> str: ...
+    @property
+    def received_at(self) -> datetime | None: ...
 
 
 def _recent_label(email: RecentEmail, tz_offset: int) -> str:
