@@ -89,7 +89,7 @@ class CaseActions:
         self._notifier.tell_outcome(case_id)
 
     def _queue(self, user_id: str, case_id: int, not_before: datetime, reply: Reply) -> None:
-        submission_id = self._store.queue_resubmission(case_id, user_id, not_before)
+        submission_id = self._store.queue_resubmission(case_id, user_id, not_before, now=self._clock.now())
         if submission_id is None:
             waiting = self._store.pending_resubmission(case_id)
             reply(
