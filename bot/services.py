@@ -121,8 +121,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         verify=context,
         proxy=settings.https_proxy,
         on_request=metrics.graph_request,
-        # Retry waits end at SIGTERM, so a shutdown never waits out a two-minute Retry-After.
-        sleep=stopping.sleep,
+        # Retry waits end at SIGTERM, so a shutdown never waits out a two-minute Retry-After; they are spent on
+        # the clock, so a test's clock skips them.
+        sleep=lambda seconds: stopping.sleep(clock.real_wait(seconds)),
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
     directory = SlackDirectory(slack, clock=clock.monotonic)

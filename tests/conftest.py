@@ -231,8 +231,9 @@ class RunningBot:
 
         self._args = (slack, graph, tls, database_url)
         self._overrides = {"PHISHBOT_POLL_GIVE_UP": str(self.GIVE_UP_SECONDS), **overrides}
-        # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips.
-        self.clock = clock if clock is not None else FakeClock(following_real_time=True)
+        # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips, and
+        # the Graph client's back-off and Retry-After waits are skipped too.
+        self.clock = clock if clock is not None else FakeClock(following_real_time=True, skip_waits=True)
         self.runtime = None
         self.start()
 

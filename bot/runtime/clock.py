@@ -1,7 +1,8 @@
 """The time every service reads: one injectable clock, so a test moves time forward instead of sleeping.
 
 `now()` stamps and compares due work (aware UTC, what the store keeps); `monotonic()` times the in-process caches
-(responder groups, people, a refused Mail.Read), which must not jump when the wall clock is set.
+(responder groups, people, a refused Mail.Read), which must not jump when the wall clock is set; `real_wait()`
+says how much of a wait (a Retry-After, a back-off) is spent in real time, so a test's clock can skip it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ class Clock(Protocol):
 
     def monotonic(self) -> float: ...
 
+    def real_wait(self, seconds: float) -> float:
+        """The real seconds a wait of `seconds` on this clock takes (the caller does the waiting, so it can
+        still be woken)."""
+        ...
+
 
 class SystemClock:
     """The real time: what `phishbot run` uses."""
@@ -25,3 +31,6 @@ class SystemClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def real_wait(self, seconds: float) -> float:
+        return seconds

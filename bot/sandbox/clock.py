@@ -3,6 +3,7 @@
 `following_real_time=True` lets real time flow underneath and adds what the test skipped: for a whole
 in-process bot, whose emulators and threads still live in real time, a poll gap is skipped, never waited out.
 It only moves forward, so what the store stamped with the real time is never in the clock's future.
+`skip_waits=True` makes a wait on the clock (the Graph client's back-off and Retry-After) move it on instead.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from datetime import UTC, datetime, timedelta
 
 
 class FakeClock:
-    def __init__(self, start: datetime | None = None, *, following_real_time: bool = False) -> None:
+    def __init__(
+        self, start: datetime | None = None, *, following_real_time: bool = False, skip_waits: bool = False
+    ) -> None:
         self._start = start or datetime.now(UTC)
         self._real_start = time.monotonic()
         self._following = following_real_time
+        self._skip_waits = skip_waits
         self._skipped = 0.0
         self._lock = threading.Lock()
 
@@ -25,6 +29,12 @@ class FakeClock:
             raise ValueError("a clock does not go back")
         with self._lock:
             self._skipped += seconds
+
+    def real_wait(self, seconds: float) -> float:
+        if not self._skip_waits:
+            return seconds
+        self.advance(max(seconds, 0.0))
+        return 0.0
 
     def monotonic(self) -> float:
         with self._lock:
