@@ -166,6 +166,7 @@ class FollowUp:
         return self._store.due_to_send(now=now)
 
     def cards_to_redraw(self, now: datetime) -> list[int]:
+        # A changed card is due at once, whatever the time: `now` only keeps the steps' shape.
         return self._store.dirty_cards()
 
     def redraw_card(self, case_id: int) -> None:
@@ -173,6 +174,7 @@ class FollowUp:
             self._notifier.sync_card(case_id)
 
     def untold_cases(self, now: datetime) -> list[int]:
+        # Like a changed card, an untold outcome is due at once.
         return self._store.cases_with_untold_reporters()
 
     def tell_outcome(self, case_id: int) -> None:

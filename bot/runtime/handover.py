@@ -20,7 +20,7 @@ WORK_THREADS = 6
 
 
 class HandoverPool:
-    """The threads that do what listeners hand over after ack() (not a replica: that is a store worker)."""
+    """The threads that run what listeners hand over after ack(). (A replica process is a *worker* in the store.)"""
 
     def __init__(self, threads: int = WORK_THREADS) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
