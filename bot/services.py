@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,12 +22,15 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.cases.block_list import BlockList
 from bot.cases.intake import Intake
 from bot.cases.remediation import Remediations
+from bot.cases.remediation_runner import RemediationRunner
 from bot.cases.reporter_requests import ReporterRequests
 from bot.cases.responder_actions import CaseActions
 from bot.cases.submissions import FollowUp
+from bot.cases.sweep import Sweep, periodic_steps
 from bot.config import Settings
 from bot.microsoft import GraphClient, ReporterMailboxes
-from bot.runtime.handover import Worker
+from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.handover import HandoverPool
 from bot.runtime.lifecycle import Stopping
 from bot.runtime.metrics import Metrics
 from bot.slack.authz import Authorizer
@@ -55,10 +56,12 @@ class Services:
     http: httpx.Client
     metrics: Metrics
     stopping: Stopping
-    worker: Worker
+    handover: HandoverPool
     remediations: Remediations
     block_list: BlockList
     reporter_requests: ReporterRequests
+    clock: Clock
+    sweep: Sweep
 
     def close(self) -> None:
         self.graph.close()
@@ -94,9 +97,10 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
     )
 
 
-def build_services(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Services:
-    """`clock` is the monotonic clock of the in-process caches (responder groups, people, a refused Mail.Read):
-    a test moves it forward instead of waiting out a cache."""
+def build_services(settings: Settings, *, clock: Clock | None = None) -> Services:
+    """`clock` is the time of every service: due work (`now()`) and the in-process caches (`monotonic()`:
+    responder groups, people, a refused Mail.Read). A test moves it forward instead of waiting."""
+    clock = clock if clock is not None else SystemClock()
     store = Store(settings.database_url)
     metrics = Metrics()
     metrics.watch_open_checks(store.open_check_count)
@@ -113,13 +117,14 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         verify=context,
         proxy=settings.https_proxy,
         on_request=metrics.graph_request,
-        # Retry waits end at SIGTERM, so a shutdown never waits out a two-minute Retry-After.
-        sleep=stopping.sleep,
+        # Retry waits end at SIGTERM, so a shutdown never waits out a two-minute Retry-After; they are spent on
+        # the clock, so a test's clock skips them.
+        sleep=lambda seconds: stopping.sleep(clock.real_wait(seconds)),
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
-    directory = SlackDirectory(slack, clock=clock)
+    directory = SlackDirectory(slack, clock=clock.monotonic)
     notifier = SlackNotifier(slack, store, settings.soc_channel or "", language_of=directory.language_of)
-    authorizer = Authorizer(slack, settings.responders, clock=clock)
+    authorizer = Authorizer(slack, settings.responders, clock=clock.monotonic)
     follow_up = FollowUp(
         store,
         graph,
@@ -128,6 +133,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         give_up_seconds=settings.poll_give_up,
         metrics=metrics,
         stopping=stopping,
+        clock=clock,
     )
     assert settings.slack_bot_token is not None
     files = SlackFiles(
@@ -144,21 +150,28 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         files=files,
         intake_channels=frozenset(settings.intake_channels),
         directory=directory,
-        mailboxes=ReporterMailboxes(graph, max_bytes=settings.max_upload_mb * 1024 * 1024, clock=clock),
+        mailboxes=ReporterMailboxes(
+            graph, max_bytes=settings.max_upload_mb * 1024 * 1024, clock=clock.monotonic
+        ),
         max_upload_mb=settings.max_upload_mb,
         metrics=metrics,
     )
-    actions = CaseActions(store=store, authorizer=authorizer, notifier=notifier, follow_up=follow_up)
-    remediations = Remediations(
+    actions = CaseActions(
+        store=store, authorizer=authorizer, notifier=notifier, follow_up=follow_up, clock=clock
+    )
+    remediation_runner = RemediationRunner(
         store=store,
         graph=graph,
         notifier=notifier,
-        slack=slack,
         purge_method=settings.purge_method,
         poll_schedule=settings.poll_schedule,
         give_up_seconds=settings.poll_give_up,
         metrics=metrics,
         stopping=stopping,
+        clock=clock,
+    )
+    remediations = Remediations(
+        store=store, graph=graph, slack=slack, runner=remediation_runner, purge_method=settings.purge_method
     )
     block_list = BlockList(
         store=store,
@@ -169,12 +182,11 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         give_up_seconds=settings.poll_give_up,
         auto_block=settings.auto_block,
         same_item_gap=timedelta(seconds=settings.same_item_gap_seconds),
-        stopping=stopping,
+        clock=clock,
     )
-    worker = Worker()
-    reporter_requests = ReporterRequests(store=store, slack=slack, intake=intake, submit=worker.submit)
-    follow_up.add_step(remediations.sweep)
-    follow_up.add_step(block_list.sweep)
+    handover = HandoverPool()
+    reporter_requests = ReporterRequests(store=store, slack=slack, intake=intake, submit=handover.submit)
+    sweep = Sweep(periodic_steps(follow_up, remediation_runner, block_list), clock=clock, stopping=stopping)
     return Services(
         settings=settings,
         store=store,
@@ -188,8 +200,10 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         http=http,
         metrics=metrics,
         stopping=stopping,
-        worker=worker,
+        handover=handover,
         remediations=remediations,
         block_list=block_list,
         reporter_requests=reporter_requests,
+        clock=clock,
+        sweep=sweep,
     )

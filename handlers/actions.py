@@ -97,7 +97,7 @@ def _hand_over(
     """After the ack: CaseActions.run authorizes and audits the click, then `work` runs on the worker pool."""
     user_id = body["user"]["id"]
     reply = _replier(services, body, respond, user_id)
-    services.worker.submit(
+    services.handover.submit(
         services.actions.run,
         action_id,
         user_id,

@@ -42,7 +42,7 @@ def on_report_command(ack: Ack, command: dict, respond: Respond, *, services: Se
         def show(text_out: str, blocks: list[dict]) -> None:
             respond(text=text_out, blocks=blocks, response_type="ephemeral")
 
-        services.worker.submit(services.reporter_requests.show_status, user_id, show)
+        services.handover.submit(services.reporter_requests.show_status, user_id, show)
         return
     if not text:
         ack()
@@ -61,4 +61,4 @@ def on_report_command(ack: Ack, command: dict, respond: Respond, *, services: Se
         respond(text=text_out, blocks=blocks, response_type="ephemeral", replace_original=False)
 
     reporter = Reporter(user_id=user_id, channel_id=command.get("channel_id"))
-    services.worker.submit(services.intake.report_url, reporter, text, reply)
+    services.handover.submit(services.intake.report_url, reporter, text, reply)

@@ -26,4 +26,4 @@ def on_message(body: dict, event: dict, *, services: Services) -> None:
     if event.get("subtype") != "file_share" or not event.get("files"):
         return
     event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
-    services.worker.submit(services.reporter_requests.take_message_event, event_id, event)
+    services.handover.submit(services.reporter_requests.take_message_event, event_id, event)

@@ -28,4 +28,4 @@ def on_report_message_shortcut(ack: Ack, body: dict, respond: Respond, *, servic
     def reply(text: str, blocks: list[dict]) -> None:
         respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
 
-    services.worker.submit(services.intake.report_from_message, reporter, body.get("message") or {}, reply)
+    services.handover.submit(services.intake.report_from_message, reporter, body.get("message") or {}, reply)

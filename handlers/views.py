@@ -51,7 +51,7 @@ def on_purge_submitted(ack: Ack, body: dict, view: dict, *, services: Services) 
     form = cards.read_purge_modal(view)
     user_id = body["user"]["id"]
     reply = _reply_in_soc(services, user_id)
-    services.worker.submit(
+    services.handover.submit(
         services.actions.run,
         ModalCallback.PURGE,
         user_id,
@@ -66,7 +66,7 @@ def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) 
     form = cards.read_block_modal(view)
     user_id = body["user"]["id"]
     reply = _reply_in_soc(services, user_id)
-    services.worker.submit(
+    services.handover.submit(
         services.actions.run,
         ModalCallback.BLOCK,
         user_id,
@@ -98,15 +98,15 @@ def _report(services: Services, reporter: Reporter, form: cards.ReportForm, repl
     category = Category(form.category) if form.category in {c.value for c in Category} else Category.PHISHING
     intake = services.intake
     if form.recent_id:
-        services.worker.submit(
+        services.handover.submit(
             intake.report_from_mailbox, reporter, form.recent_id, reply, category=category, note=form.note
         )
     elif form.url:
-        services.worker.submit(
+        services.handover.submit(
             intake.report_url, reporter, form.url, reply, category=category, note=form.note, door=Door.MODAL
         )
     else:
-        services.worker.submit(
+        services.handover.submit(
             intake.report_slack_file,
             reporter,
             form.files[0],

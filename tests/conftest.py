@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import uuid
 
 import pytest
@@ -236,12 +237,21 @@ def bot_environment(slack, graph, tls, database_url: str, **overrides: object) -
 
 
 class RunningBot:
-    """The real bot (Runtime = what `phishbot run` starts) in this process, serving HTTP on loopback."""
+    """The real bot (Runtime = what `phishbot run` starts) in this process, serving HTTP on loopback, on a clock the
+    test moves: `sweep(after=...)` runs one round of due work that many seconds later, `until(...)` skips poll
+    gaps instead of waiting them out. The scheduler's own rounds keep running as in production."""
+
+    # The clock runs ahead of real time in `until`; a give-up an hour away keeps a slow emulator from ending a case.
+    GIVE_UP_SECONDS = 3600
 
     def __init__(self, slack, graph, tls, database_url: str, *, clock=None, **overrides: object) -> None:
+        from bot.sandbox.clock import FakeClock
+
         self._args = (slack, graph, tls, database_url)
-        self._overrides = overrides
-        self._clock = clock  # the caches' clock (bot.services.build_services); None: the real one
+        self._overrides = {"PHISHBOT_POLL_GIVE_UP": str(self.GIVE_UP_SECONDS), **overrides}
+        # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips, and
+        # the Graph client's back-off and Retry-After waits are skipped too.
+        self.clock = clock if clock is not None else FakeClock(following_real_time=True, skip_waits=True)
         self.runtime = None
         self.start()
 
@@ -252,8 +262,7 @@ class RunningBot:
         slack, graph, tls, database_url = self._args
         migrate_first(database_url)
         settings = Settings(**bot_environment(slack, graph, tls, database_url, **self._overrides))
-        clock = {"clock": self._clock} if self._clock is not None else {}
-        self.runtime = Runtime(settings, host="127.0.0.1", **clock).start()
+        self.runtime = Runtime(settings, host="127.0.0.1", clock=self.clock).start()
         slack.app_url = f"http://127.0.0.1:{self.runtime.port}/slack/events"
         return self
 
@@ -265,6 +274,28 @@ class RunningBot:
     def restart(self) -> RunningBot:
         self.stop()
         return self.start()
+
+    def sweep(self, after: float = 0.0) -> None:
+        """One round of due work, `after` seconds from now on the bot's clock (waits for a round under way)."""
+        if after:
+            self.clock.advance(after)
+        self.runtime.services.sweep.run(wait=True)
+
+    def until(self, condition, timeout: float = 20.0, gap: float = 1.0):
+        """Rounds of due work, each `gap` seconds later on the bot's clock, until `condition()` is truthy (its value
+        is returned): what is waited for is the emulators, never PHISHBOT_POLL_SCHEDULE."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = condition()
+            except (LookupError, AttributeError, TypeError, ValueError):
+                result = None
+            if result:
+                return result
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"not true after {timeout} s of sweeps: {condition}")
+            self.sweep(after=gap)
+            time.sleep(0.02)
 
     @property
     def store(self):

@@ -1,6 +1,6 @@
 """Who may act, as the running bot decides it: PHISHBOT_RESPONDERS names the responder user group, Slack says
 who is in it, and the bot remembers the answer for 30 seconds. The bot runs with a clock the test moves (the
-caches' clock that bot.services.build_services takes), so "a minute later" takes no minute.
+clock that bot.services.build_services takes), so "a minute later" takes no minute.
 
 Each test clicks on the real card over HTTP and reads what Slack, Microsoft and the audit log received."""
 
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 from importlib import resources
 
@@ -27,6 +26,7 @@ from conftest import (
 
 from bot.cases.audit_export import write_audit
 from bot.domain import CaseStatus
+from bot.sandbox.clock import FakeClock
 from bot.sandbox.defender import DefenderTenant
 from bot.slack.contract import ActionId, ModalCallback
 
@@ -37,25 +37,10 @@ NOT_A_RESPONDER = "You are not listed as a responder or in a responder group."
 COULD_NOT_CONFIRM = "Slack could not confirm your responder group membership"
 
 
-class Clock:
-    """A monotonic clock that moves only when the test says so."""
-
-    def __init__(self) -> None:
-        self._now = 1_000.0
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += seconds
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    # The bot's threads and emulators live in real time: the test's clock follows it and adds what it skips.
+    return FakeClock(following_real_time=True)
 
 
 @pytest.fixture

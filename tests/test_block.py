@@ -5,7 +5,6 @@ the automatic block of PHISHBOT_AUTO_BLOCK — never for a simulation."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 
@@ -49,7 +48,7 @@ def auto_bot(slack, graph, tls, database_url):
 
 def reported_card(slack, bot, sample=SAMPLE):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", sample)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    bot.until(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT)
     return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.BLOCK in str(m.blocks)])[0]
 
 
@@ -118,7 +117,7 @@ def test_a_non_responder_cannot_block(bot, slack, graph):
     card = reported_card(slack, bot)
     slack.click(OUTSIDER, ActionId.BLOCK, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if "Only Security responders" in r.get("text", "")])
-    time.sleep(0.3)
+    slack.wait_for(lambda: bot.runtime.services.handover.in_flight == 0)  # what the click would have done
     assert block_submissions(graph) == [] and [c for c in slack.calls if c.method == "views.open"] == []
 
 
@@ -126,8 +125,8 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
     card = reported_card(slack, bot)
     for expected in (1, 2):
         block(slack, card)
-        slack.wait_for(lambda n=expected: len(block_submissions(graph)) == n, timeout=20)
-        slack.wait_for(lambda: bot.store.case_view(1).blocks[-1].state == "done", timeout=20)
+        bot.until(lambda n=expected: len(block_submissions(graph)) == n)
+        bot.until(lambda: bot.store.case_view(1).blocks[-1].state == "done")
         card = slack.messages(SOC)[0]
     first_sent = min(t for t in bot.store.submission_times(1))
 
@@ -137,7 +136,8 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
     assert f"{due:%Y-%m-%d %H:%M} UTC" in notice["text"] and "three times per 24 hours" in notice["text"]
     pending = bot.store.case_view(1).blocks[-1]
     assert pending.state == "scheduled" and abs(pending.not_before - due) < timedelta(seconds=1)
-    time.sleep(1.5)  # several sweeps: still not sent
+    for _ in range(3):
+        bot.sweep(after=60)  # minutes later: still not sent
     assert len(block_submissions(graph)) == 2
     slack.wait_for(lambda: "waiting for Microsoft" in card_text(slack))
 
@@ -148,12 +148,17 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
     assert [e["outcome"] for e in bot.store.audit_entries(1) if e["action"] == "report.block"].count(
         "scheduled"
     ) == 1
+    bot.sweep(
+        after=(due - bot.clock.now()).total_seconds() + 1
+    )  # its time has come: the restarted bot sends it
+    assert len(block_submissions(graph)) == 3
 
 
 def test_auto_block_blocks_a_phishing_verdict_once(auto_bot, slack, graph):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    slack.wait_for(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "done", timeout=25)
-    time.sleep(1.5)  # more sweeps: no second automatic block
+    auto_bot.until(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "done")
+    for _ in range(3):
+        auto_bot.sweep(after=60)  # more rounds: no second automatic block
     [sent] = block_submissions(graph)
     assert sent.body["tenantAllowOrBlockListAction"]["action"] == "block"
     [only] = auto_bot.store.case_view(1).blocks
@@ -171,9 +176,10 @@ def test_auto_block_never_blocks_a_simulation(auto_bot, slack, graph):
         b"Subject: Security awareness simulation: your password expires",
     )
     slack.upload_file(ALICE, INTAKE, "drill.eml", drill)
-    slack.wait_for(lambda: auto_bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    auto_bot.until(lambda: auto_bot.store.case_view(1).status is CaseStatus.VERDICT)
     assert auto_bot.store.case_view(1).verdict.is_simulation
-    time.sleep(2.0)  # many sweeps
+    for _ in range(3):
+        auto_bot.sweep(after=60)  # more rounds
     assert block_submissions(graph) == [] and auto_bot.store.case_view(1).blocks == ()
 
 
@@ -187,8 +193,9 @@ def test_auto_block_skips_a_verdict_flagged_as_simulation_whatever_its_category(
 
     graph.outcome = phishing_but_simulated
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    slack.wait_for(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "skipped", timeout=20)
-    time.sleep(1.0)
+    auto_bot.until(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "skipped")
+    for _ in range(3):
+        auto_bot.sweep(after=60)
     assert block_submissions(graph) == []
     [entry] = [e for e in auto_bot.store.audit_entries(1) if e["action"] == "report.block"]
     assert (entry["actor"], entry["outcome"]) == ("phishbot", "skipped") and "simulation" in entry["detail"]

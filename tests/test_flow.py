@@ -25,7 +25,8 @@ def submissions(graph, kind: str):
 
 
 def wait_case(slack, bot, case_id: int, statuses=FINISHED, timeout: float = 15.0):
-    return slack.wait_for(
+    """Sweeps at moved-on times until the case is in one of `statuses`: poll gaps are skipped, not waited out."""
+    return bot.until(
         lambda: (view := bot.store.case_view(case_id)).status in statuses and view, timeout=timeout
     )
 
@@ -220,6 +221,12 @@ def test_a_scheduled_resubmission_is_durable_across_a_restart(bot, slack, graph)
     assert view.resubmit_due_at == due
     assert [a.action for a in view.actions] == ["resubmit_scheduled"]
     assert len(submissions(graph, "emailThreats")) == 1
+
+    # Not a minute early, and sent once its day has passed, by the restarted bot's sweep.
+    bot.sweep()
+    assert len(submissions(graph, "emailThreats")) == 1
+    bot.sweep(after=(due - bot.clock.now()).total_seconds() + 1)
+    assert len(submissions(graph, "emailThreats")) == 2
 
 
 def test_dismiss_tells_every_reporter(bot, slack, graph):

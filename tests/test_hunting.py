@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.cases.block_list import next_allowed
-from bot.cases.remediation import PER_RECIPIENT, REMEDIATE_BATCH, remediation_chunks
+from bot.cases.remediation_runner import PER_RECIPIENT, REMEDIATE_BATCH, remediation_chunks
 from bot.microsoft import KqlValueError, hunting, kql_string
 from bot.sandbox.defender import DefenderTenant, KqlError, run_kql, string_literals
 

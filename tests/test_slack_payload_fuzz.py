@@ -417,7 +417,7 @@ class Watch:
         assert_no_secret(response.text, "an answer to a hostile request")
         good = self.slack.slash_command(ALICE, "help", channel_id=INTAKE)
         assert good.status_code == 200 and "How to report" in good.text
-        self.slack.wait_for(lambda: self.bot.runtime.services.worker.in_flight == 0, timeout=30)
+        self.slack.wait_for(lambda: self.bot.runtime.services.handover.in_flight == 0, timeout=30)
         failures, self.failures.records[:] = list(self.failures.records), []
         assert failures == [], "\n".join(failures)
         assert self.looked_up == []

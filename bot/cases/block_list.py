@@ -13,16 +13,17 @@ included. `PHISHBOT_AUTO_BLOCK` blocks once on a final verdict of those categori
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.cases.schedule import poll_gap
 from bot.domain import CaseKind, CaseStatus, CaseView, Verdict
 from bot.microsoft import AuthError, GraphClient, GraphError
+from bot.runtime.clock import Clock, SystemClock
 from bot.slack import cards
 from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
@@ -65,7 +66,7 @@ class BlockList:
         give_up_seconds: int,
         auto_block: Sequence[str] = (),
         same_item_gap: timedelta = SAME_ITEM_GAP,
-        stopping: Any = None,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._graph = graph
@@ -75,8 +76,7 @@ class BlockList:
         self._give_up = timedelta(seconds=give_up_seconds)
         self._auto = tuple(auto_block)
         self._gap = same_item_gap
-        self._stopping = stopping
-        self._sweep_lock = threading.Lock()
+        self._clock = clock if clock is not None else SystemClock()
 
     # --- from Slack (after CaseActions.run authorized and audited the click) ------------------------------
 
@@ -86,7 +86,7 @@ class BlockList:
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
-        now = _now()
+        now = self._clock.now()
         times = self._store.submission_times(case_id)
         modal = cards.block_modal(
             view,
@@ -109,7 +109,7 @@ class BlockList:
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
-        now = _now()
+        now = self._clock.now()
         times = self._store.submission_times(case_id)
         goes_at = next_allowed(times, now, gap=self._gap)
         block_id = self._store.queue_block(
@@ -144,21 +144,14 @@ class BlockList:
 
     # --- due work -----------------------------------------------------------------------------------------
 
-    def sweep(self) -> None:
-        if not self._sweep_lock.acquire(blocking=False):
-            return
-        try:
-            if self._auto:
-                self._auto_block()
-            for block_id in self._store.due_blocks():
-                if self._stopped():
-                    return
-                self.send(block_id)
-            self.check_due()
-        finally:
-            self._sweep_lock.release()
+    def due(self, now: datetime) -> list[int]:
+        """Blocks whose time has come (Microsoft's limit passed, or a retry)."""
+        return self._store.due_blocks(now=now)
 
-    def _auto_block(self) -> None:
+    def auto_block(self, now: datetime) -> None:
+        """Queue a block for each case whose final verdict PHISHBOT_AUTO_BLOCK names (once per case)."""
+        if not self._auto:
+            return
         for case_id, verdict in self._store.auto_block_candidates(self._auto):
             reason = _auto_block_refusal(verdict, self._auto)
             if reason:
@@ -167,7 +160,6 @@ class BlockList:
                         "phishbot", BLOCK, "skipped", case_id=case_id, detail=f"automatic: {reason}"
                     )
                 continue
-            now = _now()
             goes_at = next_allowed(self._store.submission_times(case_id), now, gap=self._gap)
             block_id = self._store.queue_block(
                 case_id,
@@ -191,7 +183,7 @@ class BlockList:
                 self._notifier.sync_card(case_id)
 
     def send(self, block_id: int) -> None:
-        work = self._store.claim_block_send(block_id)
+        work = self._store.claim_block_send(block_id, now=self._clock.now())
         if work is None:
             return
         try:
@@ -201,7 +193,7 @@ class BlockList:
                 )
                 self._audit(work.requested_by, work.case_id, "cancelled", f"block={block_id} case dismissed")
                 return
-            now = _now()
+            now = self._clock.now()
             goes_at = next_allowed(self._store.submission_times(work.case_id, block_id), now, gap=self._gap)
             if goes_at > now + timedelta(seconds=1):
                 # Another submission of the message went out meanwhile (a resubmission, a second replica).
@@ -234,7 +226,9 @@ class BlockList:
                 self._audit(work.requested_by, work.case_id, "failed", f"block={block_id} {exc}")
                 return
             microsoft_id = str(created.get("id") or "")
-            self._store.record_block_sent(block_id, microsoft_id, now + timedelta(seconds=self._schedule[0]))
+            self._store.record_block_sent(
+                block_id, microsoft_id, now + timedelta(seconds=poll_gap(self._schedule, checks_made=0))
+            )
             self._audit(
                 work.requested_by,
                 work.case_id,
@@ -245,8 +239,9 @@ class BlockList:
         finally:
             self._notifier.sync_card(work.case_id)
 
-    def check_due(self) -> None:
-        work = self._store.claim_due_block_checks()
+    def check_due(self, now: datetime | None = None) -> None:
+        """Read what Microsoft made of every block whose result is due."""
+        work = self._store.claim_due_block_checks(now=now or self._clock.now())
         if not work:
             return
         try:
@@ -258,7 +253,7 @@ class BlockList:
             self._record(item, answer if isinstance(answer, dict) else None, answer)
 
     def _record(self, item: BlockCheckWork, submission: dict | None, answer: Any) -> None:
-        now = _now()
+        now = self._clock.now()
         results = None
         finished = None
         if submission is not None:
@@ -269,7 +264,7 @@ class BlockList:
                 finished = BlockState.DONE
         if finished is None and now - item.sent_at >= self._give_up:
             finished = BlockState.GAVE_UP
-        gap = self._schedule[min(item.checks_done + 1, len(self._schedule) - 1)]
+        gap = poll_gap(self._schedule, checks_made=item.checks_done + 1)
         error = None if submission is not None else str(answer or "no answer for this submission")
         created = [r for r in results or [] if r.get("status") == "succeeded"]
         skipped = [r for r in results or [] if r.get("status") == "skipped"]
@@ -328,9 +323,6 @@ class BlockList:
     def _audit(self, actor: str, case_id: int, outcome: str, detail: str) -> None:
         self._store.audit(actor, BLOCK, outcome, case_id=case_id, detail=detail)
 
-    def _stopped(self) -> bool:
-        return self._stopping is not None and self._stopping.is_set()
-
 
 def _auto_block_refusal(verdict: Verdict, categories: Sequence[str]) -> str | None:
     if verdict.is_simulation:
@@ -338,7 +330,3 @@ def _auto_block_refusal(verdict: Verdict, categories: Sequence[str]) -> str | No
     if not verdict.is_final or verdict.category not in categories:
         return f"the latest verdict ({verdict.category or 'none'}) is not one PHISHBOT_AUTO_BLOCK names"
     return None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

@@ -474,6 +474,7 @@ class Intake:
                 view = self._store.case_view(opened.case_id)
                 reply(*cards.reporter_ack(view, joined=False, language=language, notes=notes))
                 self._notifier.sync_card(opened.case_id)
+                assert opened.submission_id is not None  # a new case always has its submission queued
                 self._follow_up.send(opened.submission_id)
             elif opened.joined:
                 log.info("case %s joined by %s", opened.case_id, report.reporter_id)
@@ -608,7 +609,8 @@ def _rebuild_forward(info: dict) -> bytes:
     """An RFC 822 message from what Slack's files.info tells of an email it received: its sender, recipients,
     subject, date, Message-ID and plain text. Every value came from the mail (attacker text): each header is
     made one line and encoded, so none can add a header or a MIME part."""
-    headers = info.get("headers") if isinstance(info.get("headers"), dict) else {}
+    given = info.get("headers")
+    headers = given if isinstance(given, dict) else {}
     lines = [
         _header_line("From", _address_header(info.get("from"))),
         _header_line("To", _address_header(info.get("to"))),

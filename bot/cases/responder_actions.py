@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from bot.cases.submissions import FollowUp
+from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.logs import case_context
 from bot.slack import cards
 from bot.slack.authz import Authorizer
@@ -28,12 +29,19 @@ RESUBMIT_WAIT = timedelta(hours=24)
 
 class CaseActions:
     def __init__(
-        self, *, store: Store, authorizer: Authorizer, notifier: SlackNotifier, follow_up: FollowUp
+        self,
+        *,
+        store: Store,
+        authorizer: Authorizer,
+        notifier: SlackNotifier,
+        follow_up: FollowUp,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._authorizer = authorizer
         self._notifier = notifier
         self._follow_up = follow_up
+        self._clock = clock if clock is not None else SystemClock()
 
     def run(
         self, action: str, user_id: str, value: object, reply: Reply, work: Callable[[int], None]
@@ -58,19 +66,19 @@ class CaseActions:
 
     def resubmit(self, user_id: str, case_id: int, reply: Reply) -> None:
         last_sent = self._store.last_sent_at(case_id)
-        now = datetime.now(UTC)
+        now = self._clock.now()
         if last_sent is not None and now - last_sent < RESUBMIT_WAIT:
             reply(*cards.resubmit_choice(case_id, last_sent + RESUBMIT_WAIT))
             return
         self._queue(user_id, case_id, now, reply)
 
     def resubmit_now(self, user_id: str, case_id: int, reply: Reply) -> None:
-        self._queue(user_id, case_id, datetime.now(UTC), reply)
+        self._queue(user_id, case_id, self._clock.now(), reply)
 
     def resubmit_later(self, user_id: str, case_id: int, reply: Reply) -> None:
         last_sent = self._store.last_sent_at(case_id)
-        due = (last_sent + RESUBMIT_WAIT) if last_sent else datetime.now(UTC)
-        self._queue(user_id, case_id, max(due, datetime.now(UTC)), reply)
+        due = (last_sent + RESUBMIT_WAIT) if last_sent else self._clock.now()
+        self._queue(user_id, case_id, max(due, self._clock.now()), reply)
 
     def dismiss(self, user_id: str, case_id: int, reply: Reply) -> None:
         if not self._store.dismiss(case_id, user_id):
@@ -81,7 +89,7 @@ class CaseActions:
         self._notifier.tell_outcome(case_id)
 
     def _queue(self, user_id: str, case_id: int, not_before: datetime, reply: Reply) -> None:
-        submission_id = self._store.queue_resubmission(case_id, user_id, not_before)
+        submission_id = self._store.queue_resubmission(case_id, user_id, not_before, now=self._clock.now())
         if submission_id is None:
             waiting = self._store.pending_resubmission(case_id)
             reply(
@@ -93,7 +101,7 @@ class CaseActions:
                 )
             )
             return
-        later = not_before > datetime.now(UTC) + timedelta(seconds=5)
+        later = not_before > self._clock.now() + timedelta(seconds=5)
         self._store.audit(
             user_id,
             "resubmit",

@@ -1,21 +1,22 @@
 """Sending cases to Microsoft and following their verdicts — driven by due work stored in the database.
 
-`sweep()` is what the scheduler runs: send what is due, read every due verdict in `$batch` requests of 20,
-redraw cards that changed, tell reporters outcomes not yet delivered. Because the due work is in the store,
-a restart (kill -9 included) resumes exactly where the last one stopped.
+The sweep (bot/cases/sweep.py) runs this module's share of each round: send what is due, read every due verdict
+in `$batch` requests of 20, redraw cards that changed, tell reporters outcomes not yet delivered. Because the due
+work is in the store, a restart (kill -9 included) resumes exactly where the last one stopped.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from bot.cases.schedule import poll_gap
 from bot.domain import CaseKind, Verdict
 from bot.microsoft import BATCH_LIMIT, GraphClient, GraphError
+from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.lifecycle import ShuttingDown, Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
@@ -42,27 +43,22 @@ class FollowUp:
         give_up_seconds: int,
         metrics: Metrics | None = None,
         stopping: Stopping | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._store = store
         self._graph = graph
         self._notifier = notifier
         self._schedule = tuple(poll_schedule)
         self._give_up = timedelta(seconds=give_up_seconds)
-        self._sweep_lock = threading.Lock()
         self._metrics = metrics
         self._stopping = stopping if stopping is not None else Stopping()
-        self._steps: list[Callable[[], None]] = []
-
-    def add_step(self, step: Callable[[], None]) -> None:
-        """More due work for the sweep (purges to run and verify, blocks to send and read): each round runs it
-        after the verdict checks and before the cards are drawn."""
-        self._steps.append(step)
+        self._clock = clock if clock is not None else SystemClock()
 
     # --- sending ----------------------------------------------------------------------------------------------
 
     def send(self, submission_id: int) -> None:
         """Send one queued submission to Microsoft, if nobody else has claimed it."""
-        work = self._store.claim_send(submission_id)
+        work = self._store.claim_send(submission_id, now=self._clock.now())
         if work is None:
             return
         with case_context(work.case_id):
@@ -74,9 +70,13 @@ class FollowUp:
             # queued again at once for whoever runs next, rather than sent from a process on its way out.
             log.info("case %s: not sent: phishbot is stopping", work.case_id)
             if work.resumed:
-                self._store.retry_unsure_send(work.submission_id, _now(), "handed back at shutdown")
+                self._store.retry_unsure_send(
+                    work.submission_id, self._clock.now(), "handed back at shutdown"
+                )
             else:
-                self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+                self._store.record_send_failure(
+                    work.submission_id, "handed back at shutdown", self._clock.now()
+                )
             return
         if work.resumed:
             # The last attempt's worker died mid-send: Microsoft may have its submission. Sending again would
@@ -87,10 +87,10 @@ class FollowUp:
                 log.warning(
                     "case %s: not sent: could not check what Microsoft already has (%s)", work.case_id, exc
                 )
-                retry_at = _now() + timedelta(
+                look_again_at = self._clock.now() + timedelta(
                     seconds=0 if isinstance(exc, ShuttingDown) else SEND_RETRY_DELAYS[0]
                 )
-                self._store.retry_unsure_send(work.submission_id, retry_at, str(exc))
+                self._store.retry_unsure_send(work.submission_id, look_again_at, str(exc))
                 return
             if made is not None:
                 log.info(
@@ -109,12 +109,12 @@ class FollowUp:
             # Not sent (the retry policy was waiting): queued again, for this replica after its restart or
             # for another one now.
             log.info("case %s: submission handed back at shutdown", work.case_id)
-            self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+            self._store.record_send_failure(work.submission_id, "handed back at shutdown", self._clock.now())
             return
         except GraphError as exc:
-            retry_at = None
+            retry_at: datetime | None = None
             if exc.retryable and work.attempts <= len(SEND_RETRY_DELAYS):
-                retry_at = _now() + timedelta(seconds=SEND_RETRY_DELAYS[work.attempts - 1])
+                retry_at = self._clock.now() + timedelta(seconds=SEND_RETRY_DELAYS[work.attempts - 1])
             log.warning(
                 "case %s: submission failed (%s)%s", work.case_id, exc, " — will retry" if retry_at else ""
             )
@@ -129,7 +129,10 @@ class FollowUp:
         microsoft_id = str(created.get("id") or "")
         verdict = Verdict.from_graph(created)
         self._store.record_sent(
-            work.submission_id, microsoft_id, _now() + timedelta(seconds=self._schedule[0]), verdict
+            work.submission_id,
+            microsoft_id,
+            self._clock.now() + timedelta(seconds=poll_gap(self._schedule, checks_made=0)),
+            verdict,
         )
         log.info("case %s: submitted to Microsoft as %s", work.case_id, microsoft_id)
         if work.scheduled_by:
@@ -157,39 +160,26 @@ class FollowUp:
                 return made
         return None
 
-    # --- the sweep --------------------------------------------------------------------------------------------
+    # --- the sweep's share (bot/cases/sweep.py lists the steps) ---------------------------------------------
 
-    def sweep(self) -> None:
-        """One round of due work. Safe to call from several threads: one round runs at a time per process."""
-        if not self._sweep_lock.acquire(blocking=False):
-            return
-        stopping = self._stopping
-        try:
-            for submission_id in self._store.due_to_send():
-                if stopping.is_set():
-                    return
-                self.send(submission_id)
-            self.check_due()
-            for step in self._steps:
-                if stopping.is_set():
-                    return
-                try:
-                    step()
-                except Exception:
-                    # One failing kind of work (Graph refusing hunting, say) must not starve the others.
-                    log.exception("sweep step %s failed; the next round will try again", step)
-            for case_id in self._store.dirty_cards():
-                if stopping.is_set():
-                    return
-                with case_context(case_id):
-                    self._notifier.sync_card(case_id)
-            for case_id in self._store.cases_with_untold_reporters():
-                if stopping.is_set():
-                    return
-                with case_context(case_id):
-                    self._notifier.tell_outcome(case_id)
-        finally:
-            self._sweep_lock.release()
+    def due_sends(self, now: datetime) -> list[int]:
+        return self._store.due_to_send(now=now)
+
+    def cards_to_redraw(self, now: datetime) -> list[int]:
+        # A changed card is due at once, whatever the time: `now` only keeps the steps' shape.
+        return self._store.dirty_cards()
+
+    def redraw_card(self, case_id: int) -> None:
+        with case_context(case_id):
+            self._notifier.sync_card(case_id)
+
+    def untold_cases(self, now: datetime) -> list[int]:
+        # Like a changed card, an untold outcome is due at once.
+        return self._store.cases_with_untold_reporters()
+
+    def tell_outcome(self, case_id: int) -> None:
+        with case_context(case_id):
+            self._notifier.tell_outcome(case_id)
 
     def take_over(self) -> None:
         """This replica just became the scheduler's leader: pick up at once what a dead leader left claimed."""
@@ -197,11 +187,12 @@ class FollowUp:
         if released:
             log.info("took over the scheduler: %d verdict check(s) brought forward", released)
 
-    def check_due(self) -> int:
+    def check_due(self, now: datetime | None = None) -> int:
         """Read the verdict of every due submission; returns how many were read."""
-        work = self._store.claim_due_checks()
+        work = self._store.claim_due_checks(now=now or self._clock.now())
         read = 0
-        # A $batch (20) at a time, so that a shutdown between two of them hands the rest back unread.
+        # A $batch (20) at a time, so that a shutdown between two of them hands the rest back unread (the
+        # sweep's own stop check is between steps and items; this one is inside a claimed batch).
         for start in range(0, len(work), BATCH_LIMIT):
             chunk = work[start : start + BATCH_LIMIT]
             if self._stopping.is_set():
@@ -233,9 +224,9 @@ class FollowUp:
             self._record_in_case(item, verdict, error=error)
 
     def _record_in_case(self, item: CheckWork, verdict: Verdict | None, *, error: str | None) -> None:
-        now = _now()
+        now = self._clock.now()
         give_up_at = item.sent_at + self._give_up
-        gap = self._schedule[min(item.checks_done + 1, len(self._schedule) - 1)]
+        gap = poll_gap(self._schedule, checks_made=item.checks_done + 1)
         next_check = min(now + timedelta(seconds=gap), give_up_at)
         gave_up = now >= give_up_at
         ended = self._store.record_check(
@@ -256,7 +247,7 @@ class FollowUp:
             self._metrics.submission_ended("gave_up", None)
             return
         reported_at = self._store.case_view(case_id).created_at
-        self._metrics.submission_ended(verdict.category, (_now() - reported_at).total_seconds())
+        self._metrics.submission_ended(verdict.category, (self._clock.now() - reported_at).total_seconds())
 
 
 def _message_id(raw: bytes | None) -> str | None:
@@ -276,7 +267,3 @@ def _bare_message_id(value: object) -> str | None:
 
 def _failure_words(exc: GraphError) -> str:
     return f"Microsoft Defender did not accept the submission: {exc}"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)

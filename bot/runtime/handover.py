@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 WORK_THREADS = 6
 
 
-class Worker:
+class HandoverPool:
+    """The threads that run what listeners hand over after ack(). (A replica process is a *worker* in the store.)"""
+
     def __init__(self, threads: int = WORK_THREADS) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="work")
         self._lock = threading.Lock()

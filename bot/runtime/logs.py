@@ -120,7 +120,7 @@ def configure_logging(
     probe = stream if stream is not None else sys.stderr
     if json_lines is None:
         json_lines = not (hasattr(probe, "isatty") and probe.isatty())
-    handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _StderrHandler()
     handler.addFilter(CaseIdFilter())
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.phishbot = True  # type: ignore[attr-defined]

@@ -18,14 +18,21 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.runtime.clock import Clock
 from bot.runtime.leadership import ProcessLock, Role, is_sqlite, leadership_for
 from bot.runtime.scheduler import Sweeper
 from bot.runtime.slack_app import create_app
 from bot.runtime.web import Health, WebServer, make_wsgi_app
 from bot.services import Services, build_services
 from bot.store.store import WORKER_HEARTBEAT_SECONDS
+
+if TYPE_CHECKING:
+    from slack_bolt import App
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 GIL_SWITCH_SECONDS = 0.001
 
@@ -41,18 +48,18 @@ class Runtime:
         settings: Settings,
         *,
         host: str = "0.0.0.0",  # noqa: S104 - Slack must reach it
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self._host = host
-        self._clock = clock  # the caches' clock (see build_services)
+        self._clock = clock  # every service's time (see build_services); None: the real one
         self.services: Services | None = None
         self._web: WebServer | None = None
-        self._socket = None
+        self._socket: SocketModeHandler | None = None
         self._sweeper: Sweeper | None = None
         self.health: Health | None = None
-        self._app = None
-        self._listener_executor = None
+        self._app: App | None = None
+        self._listener_executor: Executor | None = None
         self._process_lock: ProcessLock | None = None
         self._slack_verified = threading.Event()
         self._slack_checker: threading.Thread | None = None
@@ -107,7 +114,7 @@ class Runtime:
                 settings.digest_cron, timezone=ZoneInfo(settings.digest_timezone)
             )
         sweeper = self._sweeper = Sweeper(
-            services.follow_up.sweep,
+            services.sweep.run,
             every_seconds=settings.sweep_seconds,
             leadership=leadership,
             digest=digest,
@@ -144,8 +151,8 @@ class Runtime:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
             assert settings.slack_app_token is not None
-            self._socket = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            self._socket.connect()
+            socket = self._socket = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
+            socket.connect()
         else:
             self._slack_checker = threading.Thread(target=self._verify_slack, name="slack-check", daemon=True)
             self._slack_checker.start()
@@ -177,8 +184,9 @@ class Runtime:
         if self.services is not None:
             # Retry waits end now; a sweep stops between items and releases what it claimed but did not do.
             self.services.stopping.set()
-        if self._sweeper is not None:
-            self._bounded("the scheduler", lambda: self._sweeper.stop(wait=True), deadline)
+        sweeper = self._sweeper
+        if sweeper is not None:
+            self._bounded("the scheduler", lambda: sweeper.stop(wait=True), deadline)
         if self._web is not None:
             self._web.stop()
         if self._listener_executor is not None:
@@ -187,7 +195,7 @@ class Runtime:
             self._bounded("listeners", lambda: executor.shutdown(wait=True, cancel_futures=False), deadline)
         if self.services is not None:
             services = self.services
-            self._bounded("work after ack", lambda: services.worker.shutdown(wait=True), deadline)
+            self._bounded("work after ack", lambda: services.handover.shutdown(wait=True), deadline)
             services.close()
         gc.unfreeze()  # what start() froze can be collected again (tests start many runtimes in one process)
         if self._process_lock is not None:

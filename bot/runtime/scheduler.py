@@ -33,7 +33,7 @@ class Sweeper:
         *,
         every_seconds: float,
         leadership: SoleLeader | AdvisoryLockLeader | None = None,
-        digest: Callable[[datetime], None] | None = None,
+        digest: Callable[[datetime], object] | None = None,
         digest_trigger: CronTrigger | None = None,
         on_role: Callable[[Role], None] | None = None,
         on_sweep: Callable[[float], None] | None = None,

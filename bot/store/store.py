@@ -836,9 +836,11 @@ class Store:
                 .limit(1)
             )
 
-    def queue_resubmission(self, case_id: int, actor: str, not_before: datetime) -> int | None:
+    def queue_resubmission(
+        self, case_id: int, actor: str, not_before: datetime, now: datetime | None = None
+    ) -> int | None:
         """Queue a new submission of the case; None if one is already queued or the case is dismissed."""
-        now = utcnow()
+        now = now or utcnow()
         with self._session() as session:
             case = session.get(CaseRow, case_id, with_for_update=True)
             if case is None or case.status == CaseStatus.DISMISSED.value:
