@@ -24,8 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain import Address, AuthResult, ReportedMessage
-from bot.email import _flatten, _mime
-from bot.email.parsing import ParseError, looks_like_email, original_message_bytes, parse_message
+from bot.email import ParseError, _flatten, _mime, looks_like_email, original_message_bytes, parse_message
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "emails"
@@ -1419,7 +1418,5 @@ def test_attached_messages_are_written_as_the_stdlib_writes_them(raw):
     raw, linesep = re.sub(rb"\r\n|\r|\n", b"\r\n", raw), "\r\n"
     for part in _mime.parse_bytes(raw).walk():
         buffer = io.BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, policy=_mime.POLICY.clone(linesep=linesep)).flatten(
-            part
-        )
+        BytesGenerator(buffer, mangle_from_=False, policy=_mime.POLICY.clone(linesep=linesep)).flatten(part)
         assert _flatten.flatten(part, linesep) == buffer.getvalue()

@@ -14,9 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from bot.email.forwards import ForwardedOriginal
-from bot.email.outlook_msg import is_outlook_msg
-from bot.email.parsing import looks_like_email
+from bot.email import ForwardedOriginal, is_outlook_msg, looks_like_email
 from bot.microsoft.graph import GraphClient, GraphError, MailboxMessage
 
 log = logging.getLogger(__name__)
