@@ -39,7 +39,6 @@ class Reader:
     def __init__(self, max_depth: int) -> None:
         self._max_depth = max(0, max_depth)
         self._budget = Budget()
-        self._walker = PartWalker(self._max_depth, self._budget)
 
     def read(self, data: bytes, depth: int) -> tuple[ReportedMessage, bytes]:
         """Never raises: whatever cannot be read becomes a flag."""
@@ -70,7 +69,9 @@ class Reader:
         message = parse_tree(body, flags)
         end_attached_messages(message)
         fields = header_fields(message, flags)
-        self._walker.walk(message, found, depth, linesep)
+        PartWalker(found, depth=depth, max_depth=self._max_depth, linesep=linesep, budget=self._budget).walk(
+            message
+        )
         del message  # the wrapped message is parsed from its own bytes; don't hold two trees at once
 
         inner = None
