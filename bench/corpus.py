@@ -1095,7 +1095,7 @@ def sized_message(size: int, *, forwarded: bool, seed: int = DEFAULT_SEED) -> by
 
 def differences(sample: Sample) -> list[str]:
     """How `bot.email.parsing.parse_message` disagrees with what the generator put in."""
-    from bot.email.parsing import ParseError, parse_message
+    from bot.email import ParseError, parse_message
 
     try:
         parsed = parse_message(sample.data)

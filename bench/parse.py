@@ -34,7 +34,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 from bench.corpus import DEFAULT_SEED, corpus, sized_message
-from bot.email.parsing import parse_message
+from bot.email import parse_message
 
 MB = 1024 * 1024
 OURS = "phishbot parse_message"

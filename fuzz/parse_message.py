@@ -24,8 +24,8 @@ import atheris
 # codecs glue) are instrumented for coverage.
 with atheris.instrument_imports(include=["bot", "email", "html", "_markupbase", "extract_msg", "olefile"]):
     from bot.domain import ReportedMessage
+    from bot.email import ParseError, read_report
     from bot.email.analysis import analysis
-    from bot.email.parsing import ParseError, read_report
 
 SWALLOWED = re.compile(r"could not be read \((?!RecursionError)(\w+)\)")
 

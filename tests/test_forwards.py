@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from bot.email.forwards import ForwardedOriginal, find_forwarded_original, parse_forward_date
+from bot.email import ForwardedOriginal, find_forwarded_original, parse_forward_date
 
 CET = timezone(timedelta(hours=1))
 

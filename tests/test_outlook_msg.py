@@ -13,8 +13,7 @@ import pytest
 from msgfile import MsgAttachment, MsgMessage, build_msg
 
 from bot.domain import AuthResult
-from bot.email.outlook_msg import MsgError, msg_to_mime
-from bot.email.parsing import ParseError, original_message_bytes, parse_message, read_report
+from bot.email import MsgError, ParseError, msg_to_mime, original_message_bytes, parse_message, read_report
 
 RECEIVED_HEADERS = (
     "Received: from mail.evil.example (203.0.113.9) by mx.contoso.example\r\n"

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from msgfile import MsgAttachment, MsgMessage, build_msg
 
 from bot.domain import ReportedMessage
+from bot.email import ParseError, read_report
 from bot.email.analysis import analysis
-from bot.email.parsing import ParseError, read_report
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = [p.read_bytes() for p in sorted((ROOT / "tests" / "fixtures" / "emails").glob("*.eml"))]

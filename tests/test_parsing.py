@@ -24,8 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.domain import Address, AuthResult, ReportedMessage
-from bot.email import parsing
-from bot.email.parsing import ParseError, looks_like_email, original_message_bytes, parse_message
+from bot.email import ParseError, _flatten, _mime, looks_like_email, original_message_bytes, parse_message
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "emails"
@@ -1365,18 +1364,18 @@ MIME_LINES = [
     st.integers(1, 64),
 )
 def test_runs_of_body_lines_read_the_same_tree_as_the_stdlib(lines, chunk):
-    """bot.email.parsing hands the feed parser runs of body lines as one string; the tree must be the same."""
+    """bot.email._mime hands the feed parser runs of body lines as one string; the tree must be the same."""
     raw = "".join(line + ending for line, ending in lines).encode("ascii", "surrogateescape")
-    ours = parsing._parse_bytes(raw)
-    stdlib = BytesFeedParser(_factory=parsing._Message, policy=parsing._POLICY)
-    for start in range(0, len(raw), parsing._FEED_CHUNK):
-        stdlib.feed(raw[start : start + parsing._FEED_CHUNK])
+    ours = _mime.parse_bytes(raw)
+    stdlib = BytesFeedParser(_factory=_mime.SafeMessage, policy=_mime.POLICY)
+    for start in range(0, len(raw), _mime.FEED_CHUNK):
+        stdlib.feed(raw[start : start + _mime.FEED_CHUNK])
     assert _tree(ours) == _tree(stdlib.close())
-    assert _tree(parsing._parse_bytes(raw)) == _tree(_fed_in_pieces(raw, chunk))
+    assert _tree(_mime.parse_bytes(raw)) == _tree(_fed_in_pieces(raw, chunk))
 
 
 def _fed_in_pieces(raw: bytes, size: int):
-    parser = parsing._FeedParser()
+    parser = _mime.FeedParser()
     for start in range(0, len(raw), size):
         parser.feed(raw[start : start + size])
     return parser.close()
@@ -1401,11 +1400,11 @@ def _tree(message) -> list:
 def test_lenient_base64_decodes_like_the_stdlib(text):
     """Base64 that a2b_base64 refuses is decoded a megabyte at a time; bytes and defects as compat32's."""
     raw = ("Content-Transfer-Encoding: base64\r\n\r\n" + text).encode("ascii", "surrogateescape")
-    ours, stdlib = parsing._parse_bytes(raw), parsing._parse_bytes(raw)
+    ours, stdlib = _mime.parse_bytes(raw), _mime.parse_bytes(raw)
     try:
         binascii.a2b_base64(text.encode("ascii", "ignore"))
     except binascii.Error:
-        assert parsing._lenient_base64(ours, ours._payload) == stdlib.get_payload(decode=True)
+        assert _mime.lenient_base64(ours, ours._payload) == stdlib.get_payload(decode=True)
         assert [type(d) for d in ours.defects] == [type(d) for d in stdlib.defects]
 
 
@@ -1417,9 +1416,7 @@ def test_lenient_base64_decodes_like_the_stdlib(text):
 def test_attached_messages_are_written_as_the_stdlib_writes_them(raw):
     """For consistent mail (one kind of line break) the writer gives the stdlib's bytes, in one buffer."""
     raw, linesep = re.sub(rb"\r\n|\r|\n", b"\r\n", raw), "\r\n"
-    for part in parsing._parse_bytes(raw).walk():
+    for part in _mime.parse_bytes(raw).walk():
         buffer = io.BytesIO()
-        BytesGenerator(buffer, mangle_from_=False, policy=parsing._POLICY.clone(linesep=linesep)).flatten(
-            part
-        )
-        assert parsing._flatten(part, linesep) == buffer.getvalue()
+        BytesGenerator(buffer, mangle_from_=False, policy=_mime.POLICY.clone(linesep=linesep)).flatten(part)
+        assert _flatten.flatten(part, linesep) == buffer.getvalue()

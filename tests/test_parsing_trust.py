@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
+from bot.email import parse_message, read_report
+from bot.email._smime import pkcs7_content
 from bot.email.analysis import trusted_verdicts
-from bot.email.parsing import _pkcs7_content, parse_message, read_report
 
 HEAD = b"From: a@evil.example\r\nTo: b@contoso.example\r\nSubject: s\r\nMessage-ID: <m@evil.example>\r\n"
 CONTENT = b"Content-Type: text/plain\r\n\r\nPlease log in at https://signed.evil.example/login now\r\n"
@@ -194,7 +195,7 @@ def test_indefinite_length_ber_signed_data_is_unwrapped(signer):
     )
     ber = _indefinite(der)
     assert ber != der and b"\x24\x80" in ber
-    assert _pkcs7_content(ber) == ("signed", CONTENT)
+    assert pkcs7_content(ber) == ("signed", CONTENT)
     message = parse_message(HEAD + pkcs7_part(ber, "signed-data"))
     assert message.urls == ("https://signed.evil.example/login",)
 

@@ -30,8 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.cases.submissions import FollowUp
 from bot.domain import CaseKind, CaseStatus, Category, Door
-from bot.email.forwards import find_forwarded_original
-from bot.email.parsing import ParseError, read_report
+from bot.email import ParseError, find_forwarded_original, read_report
 from bot.microsoft import GraphError, MailAccessDenied, ReporterMailboxes
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics

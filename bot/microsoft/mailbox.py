@@ -16,9 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
-from bot.email.forwards import ForwardedOriginal
-from bot.email.outlook_msg import is_outlook_msg
-from bot.email.parsing import looks_like_email
+from bot.email import ForwardedOriginal, is_outlook_msg, looks_like_email
 from bot.microsoft.errors import GraphError
 from bot.microsoft.graph import GraphClient
 from bot.microsoft.outlook import MailboxMessage

@@ -12,8 +12,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.email.outlook_msg import is_outlook_msg
-from bot.email.parsing import looks_like_email
+from bot.email import is_outlook_msg, looks_like_email
 from bot.slack.errors import ReportProblem
 
 log = logging.getLogger(__name__)
