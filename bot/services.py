@@ -38,7 +38,7 @@ from bot.slack.authz import Authorizer
 from bot.slack.directory import SlackDirectory
 from bot.slack.files import SlackFiles
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import Store
+from bot.store import Database, Repositories, open_store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ LISTENER_THREADS = 16
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    database: Database  # the schema, readiness and shutdown
+    store: Repositories  # every repository, each also handed to the services that use it
     slack: WebClient
     graph: GraphClient
     notifier: SlackNotifier
@@ -67,7 +68,7 @@ class Services:
     def close(self) -> None:
         self.graph.close()
         self.http.close()
-        self.store.close()
+        self.database.close()
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -101,9 +102,9 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
 def build_services(settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> Services:
     """`clock` is the monotonic clock of the in-process caches (responder groups, people, a refused Mail.Read):
     a test moves it forward instead of waiting out a cache."""
-    store = Store(settings.database_url)
+    store = open_store(settings.database_url)
     metrics = Metrics()
-    metrics.watch_open_checks(store.open_check_count)
+    metrics.watch_open_checks(store.submissions.open_check_count)
     stopping = Stopping()
     slack = slack_client(settings, metrics)
     context = tls_context(settings)
@@ -122,10 +123,20 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
     directory = SlackDirectory(slack, clock=clock)
-    notifier = SlackNotifier(slack, store, settings.soc_channel or "", language_of=directory.language_of)
+    notifier = SlackNotifier(
+        slack,
+        store.cards,
+        store.cases,
+        store.reporters,
+        settings.soc_channel or "",
+        language_of=directory.language_of,
+    )
     authorizer = Authorizer(slack, settings.responders, clock=clock)
     follow_up = FollowUp(
-        store,
+        store.submissions,
+        store.cases,
+        store.reporters,
+        store.cards,
         graph,
         notifier,
         poll_schedule=settings.poll_schedule,
@@ -141,7 +152,8 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         max_bytes=settings.max_upload_mb * 1024 * 1024,
     )
     intake = Intake(
-        store=store,
+        cases=store.cases,
+        reporters=store.reporters,
         client=slack,
         notifier=notifier,
         follow_up=follow_up,
@@ -152,9 +164,19 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         max_upload_mb=settings.max_upload_mb,
         metrics=metrics,
     )
-    actions = CaseActions(store=store, authorizer=authorizer, notifier=notifier, follow_up=follow_up)
+    actions = CaseActions(
+        cases=store.cases,
+        submissions=store.submissions,
+        audit=store.audit,
+        authorizer=authorizer,
+        notifier=notifier,
+        follow_up=follow_up,
+    )
     remediations = Remediations(
-        store=store,
+        remediations=store.remediations,
+        cases=store.cases,
+        cards=store.cards,
+        audit=store.audit,
         graph=graph,
         notifier=notifier,
         slack=slack,
@@ -165,7 +187,9 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         stopping=stopping,
     )
     blocks = Blocks(
-        store=store,
+        blocks=store.blocks,
+        cases=store.cases,
+        audit=store.audit,
         graph=graph,
         notifier=notifier,
         slack=slack,
@@ -179,6 +203,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
     follow_up.add_step(blocks.sweep)
     return Services(
         settings=settings,
+        database=store.database,
         store=store,
         slack=slack,
         graph=graph,

@@ -45,7 +45,7 @@ def register(app: App, services: Services) -> None:
 
             def show_status() -> None:
                 text_out, blocks = cards.status_list(
-                    services.store.cases_reported_by(command["user_id"]),
+                    services.store.reporters.cases_reported_by(command["user_id"]),
                     services.intake.language_of(command["user_id"]),
                 )
                 respond(text=text_out, blocks=blocks, response_type="ephemeral")

@@ -24,7 +24,7 @@ def register(app: App, services: Services) -> None:
         event_id = body.get("event_id") or f"{event.get('channel')}:{event.get('ts')}"
 
         def take_once() -> None:
-            if services.store.first_time(f"event:{event_id}"):
+            if services.store.idempotency.first_time(f"event:{event_id}"):
                 services.intake.on_message_with_files(event)
 
         services.worker.submit(take_once)

@@ -26,7 +26,7 @@ def submissions(graph, kind: str):
 
 def wait_case(slack, bot, case_id: int, statuses=FINISHED, timeout: float = 15.0):
     return slack.wait_for(
-        lambda: (view := bot.store.case_view(case_id)).status in statuses and view, timeout=timeout
+        lambda: (view := bot.store.cases.case_view(case_id)).status in statuses and view, timeout=timeout
     )
 
 
@@ -97,7 +97,7 @@ def test_a_second_reporter_joins_the_case_and_microsoft_is_not_asked_twice(bot, 
     slack.wait_for(lambda: ephemerals_to(slack, BOB))
     wait_case(slack, bot, 1)
     assert len(submissions(graph, "emailThreats")) == 1
-    assert bot.store.case_view(1).reporters == (ALICE, BOB)
+    assert bot.store.cases.case_view(1).reporters == (ALICE, BOB)
     assert "already reported" in ephemerals_to(slack, BOB)[0]["text"]
     slack.wait_for(lambda: slack.dms(ALICE) and slack.dms(BOB))
     assert len(slack.messages(SOC)) == 1
@@ -127,7 +127,7 @@ def test_files_outside_intake_channels_and_other_types_are_ignored(bot, slack, g
     # A report that counts, sent after them: by the time its case is finished, the others were long handled.
     slack.upload_file(BOB, INTAKE, "real.eml", SAMPLE)
     wait_case(slack, bot, 1)
-    assert bot.store.cases_reported_by(ALICE) == []
+    assert bot.store.reporters.cases_reported_by(ALICE) == []
     assert len(submissions(graph, "emailThreats")) == 1
 
 
@@ -173,21 +173,21 @@ def test_a_non_responder_cannot_resubmit_or_dismiss(bot, slack, graph):
     slack.wait_for(
         lambda: len([r for r in slack.responses if "Only Security responders" in r.get("text", "")]) == 3
     )
-    refused = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
+    refused = [e for e in bot.store.audit.entries(1) if e["outcome"] == "refused"]
     # The clicks are handled concurrently: compare without order.
     assert sorted((e["actor"], e["action"]) for e in refused) == sorted(
         [(OUTSIDER, cards.RESUBMIT), (OUTSIDER, cards.DISMISS), (OUTSIDER, cards.RESUBMIT_NOW)]
     )
     assert len(submissions(graph, "emailThreats")) == 1
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
 
 
 def test_a_button_naming_another_case_is_refused_and_audited(bot, slack, graph):
     _finished_card(slack, bot)
     for value in ("999", "1; DROP TABLE cases", "", "-1"):
         slack.forge_click(RESPONDER, cards.DISMISS, value, SOC)
-    slack.wait_for(lambda: len([e for e in bot.store.audit_entries() if e["outcome"] == "refused"]) == 4)
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    slack.wait_for(lambda: len([e for e in bot.store.audit.entries() if e["outcome"] == "refused"]) == 4)
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
 
 
 def test_a_responder_resubmits_within_a_day_only_after_choosing(bot, slack, graph):
@@ -202,9 +202,9 @@ def test_a_responder_resubmits_within_a_day_only_after_choosing(bot, slack, grap
     slack.click_ephemeral(RESPONDER, cards.RESUBMIT_NOW, "1", SOC)
     slack.wait_for(lambda: len(submissions(graph, "emailThreats")) == 2)
     wait_case(slack, bot, 1, statuses={CaseStatus.VERDICT})
-    actions = [a.action for a in bot.store.case_view(1).actions]
+    actions = [a.action for a in bot.store.cases.case_view(1).actions]
     assert actions == ["resubmitted"]
-    allowed = [e for e in bot.store.audit_entries(1) if e["actor"] == RESPONDER and e["outcome"] == "allowed"]
+    allowed = [e for e in bot.store.audit.entries(1) if e["actor"] == RESPONDER and e["outcome"] == "allowed"]
     assert [e["action"] for e in allowed] == [cards.RESUBMIT, cards.RESUBMIT_NOW]
 
 
@@ -213,10 +213,10 @@ def test_a_scheduled_resubmission_is_durable_across_a_restart(bot, slack, graph)
     slack.click(RESPONDER, cards.RESUBMIT, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if cards.RESUBMIT_LATER in str(r.get("blocks"))])
     slack.click_ephemeral(RESPONDER, cards.RESUBMIT_LATER, "1", SOC)
-    slack.wait_for(lambda: bot.store.case_view(1).resubmit_due_at is not None)
-    due = bot.store.case_view(1).resubmit_due_at
+    slack.wait_for(lambda: bot.store.cases.case_view(1).resubmit_due_at is not None)
+    due = bot.store.cases.case_view(1).resubmit_due_at
     bot.restart()
-    view = bot.store.case_view(1)
+    view = bot.store.cases.case_view(1)
     assert view.resubmit_due_at == due
     assert [a.action for a in view.actions] == ["resubmit_scheduled"]
     assert len(submissions(graph, "emailThreats")) == 1
@@ -229,7 +229,7 @@ def test_dismiss_tells_every_reporter(bot, slack, graph):
     wait_case(slack, bot, 1, statuses={CaseStatus.DISMISSED})
     dms = slack.wait_for(lambda: len(slack.dms(ALICE)) == 2 and slack.dms(ALICE))
     assert "isn't a threat" in dms[-1].text
-    assert [a.action for a in bot.store.case_view(1).actions] == ["dismissed"]
+    assert [a.action for a in bot.store.cases.case_view(1).actions] == ["dismissed"]
 
 
 def test_healthz_and_readyz(bot, slack):

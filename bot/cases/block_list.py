@@ -25,7 +25,7 @@ from bot.domain import CaseKind, CaseStatus, CaseView, Verdict
 from bot.microsoft.graph import AuthError, GraphClient, GraphError
 from bot.slack import cards
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import BlockCheckWork, BlockState, Store
+from bot.store import AuditDetails, AuditLog, AuditNote, BlockCheckWork, BlockRequests, BlockState, Cases
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class Blocks:
     def __init__(
         self,
         *,
-        store: Store,
+        blocks: BlockRequests,
+        cases: Cases,
+        audit: AuditLog,
         graph: GraphClient,
         notifier: SlackNotifier,
         slack: WebClient,
@@ -66,7 +68,9 @@ class Blocks:
         same_item_gap: timedelta = SAME_ITEM_GAP,
         stopping: Any = None,
     ) -> None:
-        self._store = store
+        self._blocks = blocks
+        self._cases = cases
+        self._audit_log = audit
         self._graph = graph
         self._notifier = notifier
         self._slack = slack
@@ -80,13 +84,13 @@ class Blocks:
     # --- from Slack (after CaseActions.run authorized and audited the click) ------------------------------
 
     def open_modal(self, user_id: str, case_id: int, trigger_id: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view)
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = _now()
-        times = self._store.submission_times(case_id)
+        times = self._blocks.submission_times(case_id)
         modal = cards.block_modal(
             view,
             sends_in_24h=sum(1 for t in times if now - t < SAME_ITEM_WINDOW),
@@ -103,30 +107,32 @@ class Blocks:
             )
 
     def block(self, user_id: str, case_id: int, expires_days: int, note: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view)
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = _now()
-        times = self._store.submission_times(case_id)
+        times = self._blocks.submission_times(case_id)
         goes_at = next_allowed(times, now, gap=self._gap)
-        block_id = self._store.queue_block(
+        block_id = self._blocks.queue_block(
             case_id, user_id, expires_days=expires_days, note=note, not_before=goes_at
         )
         if block_id is None:
             self._refuse(user_id, case_id, self._waiting_words(case_id), reply)
             return
         later = goes_at > now + timedelta(seconds=1)
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             BLOCK,
             "scheduled" if later else "queued",
             case_id=case_id,
-            detail=(
-                f"block={block_id} expires_days={expires_days} not_before={goes_at.isoformat()} "
-                f"sent_in_24h={sum(1 for t in times if now - t < SAME_ITEM_WINDOW)}"
-            ),
+            details={
+                "block": block_id,
+                "expires_days": expires_days,
+                "not_before": goes_at.isoformat(),
+                "sent_in_24h": sum(1 for t in times if now - t < SAME_ITEM_WINDOW),
+            },
         )
         self._notifier.sync_card(case_id)
         if later:
@@ -149,7 +155,7 @@ class Blocks:
         try:
             if self._auto:
                 self._auto_block()
-            for block_id in self._store.due_blocks():
+            for block_id in self._blocks.due_blocks():
                 if self._stopped():
                     return
                 self.send(block_id)
@@ -158,17 +164,21 @@ class Blocks:
             self._sweep_lock.release()
 
     def _auto_block(self) -> None:
-        for case_id, verdict in self._store.auto_block_candidates(self._auto):
+        for case_id, verdict in self._blocks.auto_block_candidates(self._auto):
             reason = _auto_block_refusal(verdict, self._auto)
             if reason:
-                if self._store.skip_auto_block(case_id, reason):
-                    self._store.audit(
-                        "phishbot", BLOCK, "skipped", case_id=case_id, detail=f"automatic: {reason}"
+                if self._blocks.skip_auto_block(case_id, reason):
+                    self._audit_log.record(
+                        "phishbot",
+                        BLOCK,
+                        "skipped",
+                        case_id=case_id,
+                        details={"automatic": True, "reason": reason},
                     )
                 continue
             now = _now()
-            goes_at = next_allowed(self._store.submission_times(case_id), now, gap=self._gap)
-            block_id = self._store.queue_block(
+            goes_at = next_allowed(self._blocks.submission_times(case_id), now, gap=self._gap)
+            block_id = self._blocks.queue_block(
                 case_id,
                 "phishbot",
                 expires_days=AUTO_BLOCK_DAYS,
@@ -177,37 +187,45 @@ class Blocks:
                 automatic=True,
             )
             if block_id is not None:
-                self._store.audit(
+                self._audit_log.record(
                     "phishbot",
                     BLOCK,
                     "scheduled",
                     case_id=case_id,
-                    detail=(
-                        f"block={block_id} automatic verdict={verdict.category} expires_days={AUTO_BLOCK_DAYS} "
-                        f"not_before={goes_at.isoformat()}"
-                    ),
+                    details={
+                        "block": block_id,
+                        "automatic": True,
+                        "verdict": verdict.category,
+                        "expires_days": AUTO_BLOCK_DAYS,
+                        "not_before": goes_at.isoformat(),
+                    },
                 )
                 self._notifier.sync_card(case_id)
 
     def send(self, block_id: int) -> None:
-        work = self._store.claim_block_send(block_id)
+        work = self._blocks.claim_block_send(block_id)
         if work is None:
             return
         try:
             if work.case_dismissed:
-                self._store.record_block_failure(
+                self._blocks.record_block_failure(
                     block_id, "The case was dismissed before the block went out."
                 )
-                self._audit(work.requested_by, work.case_id, "cancelled", f"block={block_id} case dismissed")
+                self._audit(
+                    work.requested_by,
+                    work.case_id,
+                    "cancelled",
+                    {"block": block_id, "reason": "case dismissed"},
+                )
                 return
             now = _now()
-            goes_at = next_allowed(self._store.submission_times(work.case_id, block_id), now, gap=self._gap)
+            goes_at = next_allowed(self._blocks.submission_times(work.case_id, block_id), now, gap=self._gap)
             if goes_at > now + timedelta(seconds=1):
                 # Another submission of the message went out meanwhile (a resubmission, a second replica).
-                self._store.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
+                self._blocks.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
                 return
             if not work.raw or not work.recipient:
-                self._store.record_block_failure(
+                self._blocks.record_block_failure(
                     block_id, "phishbot no longer has the reported message to send with the block."
                 )
                 return
@@ -221,31 +239,39 @@ class Blocks:
                     block_note=work.note or f"phishbot case #{work.case_id}",
                 )
             except AuthError as exc:
-                self._store.reschedule_block(block_id, now + RETRY_LATER, str(exc))
+                self._blocks.reschedule_block(block_id, now + RETRY_LATER, str(exc))
                 return
             except GraphError as exc:
                 if exc.retryable:
                     wait = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_LATER
-                    self._store.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
-                    self._audit(work.requested_by, work.case_id, "retrying", f"block={block_id} {exc}")
+                    self._blocks.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
+                    self._audit(
+                        work.requested_by, work.case_id, "retrying", {"block": block_id, "reason": str(exc)}
+                    )
                     return
-                self._store.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
-                self._audit(work.requested_by, work.case_id, "failed", f"block={block_id} {exc}")
+                self._blocks.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
+                self._audit(
+                    work.requested_by, work.case_id, "failed", {"block": block_id, "reason": str(exc)}
+                )
                 return
             microsoft_id = str(created.get("id") or "")
-            self._store.record_block_sent(block_id, microsoft_id, now + timedelta(seconds=self._schedule[0]))
+            self._blocks.record_block_sent(block_id, microsoft_id, now + timedelta(seconds=self._schedule[0]))
             self._audit(
                 work.requested_by,
                 work.case_id,
                 "sent",
-                f"block={block_id} submission={microsoft_id} expires_days={work.expires_days}"
-                + (" automatic" if work.automatic else ""),
+                {
+                    "block": block_id,
+                    "submission": microsoft_id,
+                    "expires_days": work.expires_days,
+                    "automatic": work.automatic,
+                },
             )
         finally:
             self._notifier.sync_card(work.case_id)
 
     def check_due(self) -> None:
-        work = self._store.claim_due_block_checks()
+        work = self._blocks.claim_due_block_checks()
         if not work:
             return
         try:
@@ -272,17 +298,19 @@ class Blocks:
         error = None if submission is not None else str(answer or "no answer for this submission")
         created = [r for r in results or [] if r.get("status") == "succeeded"]
         skipped = [r for r in results or [] if r.get("status") == "skipped"]
-        detail = (
-            f"block={item.block_id} count={len(created)} entries created, {len(skipped)} skipped: "
-            + ", ".join(f"{r.get('entryType')}={r.get('value')}:{r.get('status')}" for r in results or [])
-        )
-        self._store.record_block_check(
+        details: AuditDetails = {
+            "block": item.block_id,
+            "count": len(created),
+            "skipped": len(skipped),
+            "entries": [f"{r.get('entryType')}={r.get('value')}:{r.get('status')}" for r in results or []],
+        }
+        self._blocks.record_block_check(
             item.block_id,
             results,
             finished=finished,
             next_check_at=now + timedelta(seconds=gap),
             error=error,
-            audit=("phishbot", BLOCK, "done" if finished == BlockState.DONE else "gave_up", detail),
+            audit=AuditNote("phishbot", BLOCK, "done" if finished == BlockState.DONE else "gave_up", details),
         )
         self._notifier.sync_card(item.case_id)
 
@@ -309,7 +337,7 @@ class Blocks:
         return None
 
     def _waiting_words(self, case_id: int) -> str:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         pending = next(
             (b for b in view.blocks if b.state in (BlockState.SCHEDULED, BlockState.SENDING)), None
         )
@@ -321,11 +349,11 @@ class Blocks:
         )
 
     def _refuse(self, user_id: str, case_id: int, reason: str, reply: Reply) -> None:
-        self._store.audit(user_id, BLOCK, "refused", case_id=case_id, detail=reason)
+        self._audit_log.record(user_id, BLOCK, "refused", case_id=case_id, details={"reason": reason})
         reply(*cards.notice(reason))
 
-    def _audit(self, actor: str, case_id: int, outcome: str, detail: str) -> None:
-        self._store.audit(actor, BLOCK, outcome, case_id=case_id, detail=detail)
+    def _audit(self, actor: str, case_id: int, outcome: str, details: AuditDetails) -> None:
+        self._audit_log.record(actor, BLOCK, outcome, case_id=case_id, details=details)
 
     def _stopped(self) -> bool:
         return self._stopping is not None and self._stopping.is_set()

@@ -34,7 +34,19 @@ from bot.microsoft.graph import PERMANENT_DELETE, AuthError, GraphClient, GraphE
 from bot.microsoft.hunting import Copy, KqlValueError
 from bot.slack import cards
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import ItemState, ItemUpdate, ItemWork, RemediationWork, Store
+from bot.store import (
+    AuditDetails,
+    AuditLog,
+    AuditNote,
+    AuditValue,
+    Cards,
+    Cases,
+    ItemState,
+    ItemUpdate,
+    ItemWork,
+    RemediationRecords,
+    RemediationWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +81,10 @@ class Remediations:
     def __init__(
         self,
         *,
-        store: Store,
+        remediations: RemediationRecords,
+        cases: Cases,
+        cards: Cards,
+        audit: AuditLog,
         graph: GraphClient,
         notifier: SlackNotifier,
         slack: WebClient,
@@ -79,7 +94,10 @@ class Remediations:
         metrics: Any = None,
         stopping: Any = None,
     ) -> None:
-        self._store = store
+        self._remediations = remediations
+        self._cases = cases
+        self._cards = cards
+        self._audit_log = audit
         self._graph = graph
         self._notifier = notifier
         self._slack = slack
@@ -93,7 +111,7 @@ class Remediations:
     # --- Purge: the modal ---------------------------------------------------------------------------------
 
     def open_purge_modal(self, user_id: str, case_id: int, trigger_id: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view, PURGE)
         if refusal:
             self._refuse(user_id, PURGE, case_id, refusal, reply)
@@ -114,8 +132,8 @@ class Remediations:
             campaign = self._find(view, "campaign")
         except (GraphError, KqlValueError) as exc:
             words = _hunting_problem(exc)
-            self._store.audit(
-                user_id, PURGE, "failed", case_id=case_id, detail=f"looking for copies: {words}"
+            self._audit_log.record(
+                user_id, PURGE, "failed", case_id=case_id, details={"reason": f"looking for copies: {words}"}
             )
             self._update_modal(modal, cards.purge_modal_problem(case_id, words))
             return
@@ -141,26 +159,26 @@ class Remediations:
         if scope not in SCOPES or action not in PURGE_ACTIONS:
             self._refuse(user_id, PURGE, case_id, "That is not a purge phishbot knows.", reply)
             return
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view, PURGE)
         if refusal:
             self._refuse(user_id, PURGE, case_id, refusal, reply)
             return
         method = "mailbox" if self._purge_method == "mailbox" else "defender"
-        remediation_id = self._store.start_remediation(
+        remediation_id = self._remediations.start_remediation(
             case_id, kind="purge", scope=scope, action=action, method=method, actor=user_id
         )
         if remediation_id is None:
             self._refuse(user_id, PURGE, case_id, self._running_words(case_id), reply)
             return
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             PURGE,
             "started",
             case_id=case_id,
-            detail=f"remediation={remediation_id} scope={scope} action={action} method={method}",
+            details={"remediation": remediation_id, "scope": scope, "action": action, "method": method},
         )
-        problem = self._look_for_copies(self._store.remediation_work(remediation_id))
+        problem = self._look_for_copies(self._remediations.remediation_work(remediation_id))
         if problem:
             reply(*cards.notice(f"Purge stopped: could not look for the copies. {problem}"))
             return
@@ -171,11 +189,13 @@ class Remediations:
         nothing to do. Returns what stopped the look-up, if something did."""
         if work.kind == "restore":
             copies: Sequence[Any] = (
-                self._store.remediation_items(work.restores_id, [ItemState.DONE]) if work.restores_id else []
+                self._remediations.remediation_items(work.restores_id, [ItemState.DONE])
+                if work.restores_id
+                else []
             )
         else:
             try:
-                copies = self._find(self._store.case_view(work.case_id), work.scope)
+                copies = self._find(self._cases.case_view(work.case_id), work.scope)
             except (GraphError, KqlValueError) as exc:
                 words = _hunting_problem(exc)
                 self._finish(
@@ -186,10 +206,12 @@ class Remediations:
         if not copies:
             self._finish(work.remediation_id, RemediationState.DONE, "No mailbox holds a copy any more.")
             return None
-        self._store.add_remediation_items(work.remediation_id, copies)
+        self._remediations.add_remediation_items(work.remediation_id, copies)
         if work.kind == "purge":
             self._audit(
-                work, "found", f"copies={len(copies)} mailboxes={len({c.recipient.lower() for c in copies})}"
+                work,
+                "found",
+                {"copies": len(copies), "mailboxes": len({c.recipient.lower() for c in copies})},
             )
         self._notifier.sync_card(work.case_id)
         return None
@@ -197,7 +219,7 @@ class Remediations:
     # --- Restore ------------------------------------------------------------------------------------------
 
     def restore(self, user_id: str, case_id: int, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         purge = cards.restorable_purge(view)
         latest = view.remediation
         refusal = None
@@ -214,7 +236,7 @@ class Remediations:
             self._refuse(user_id, RESTORE, case_id, refusal or "Nothing to restore.", reply)
             return
         method = "mailbox" if self._purge_method == "mailbox" or purge.method == "mailbox" else "defender"
-        remediation_id = self._store.start_remediation(
+        remediation_id = self._remediations.start_remediation(
             case_id,
             kind="restore",
             scope=purge.scope,
@@ -226,36 +248,40 @@ class Remediations:
         if remediation_id is None:
             self._refuse(user_id, RESTORE, case_id, self._running_words(case_id), reply)
             return
-        copies = self._store.remediation_items(purge.remediation_id, [ItemState.DONE])
-        self._store.audit(
+        copies = self._remediations.remediation_items(purge.remediation_id, [ItemState.DONE])
+        self._audit_log.record(
             user_id,
             RESTORE,
             "started",
             case_id=case_id,
-            detail=(
-                f"remediation={remediation_id} restores={purge.remediation_id} scope={purge.scope} "
-                f"action=moveToInbox method={method} copies={len(copies)}"
-            ),
+            details={
+                "remediation": remediation_id,
+                "restores": purge.remediation_id,
+                "scope": purge.scope,
+                "action": "moveToInbox",
+                "method": method,
+                "copies": len(copies),
+            },
         )
-        self._look_for_copies(self._store.remediation_work(remediation_id))
+        self._look_for_copies(self._remediations.remediation_work(remediation_id))
         self.run(remediation_id)
 
     # --- Who clicked --------------------------------------------------------------------------------------
 
     def who_clicked(self, user_id: str, case_id: int, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         message_id, urls = _what_to_look_for(view)
         try:
             query = hunting.clicks_query(message_id, urls)
             clicks = hunting.clicks_from_rows(self._graph.run_hunting_query(query))
         except (GraphError, KqlValueError) as exc:
             words = _hunting_problem(exc)
-            self._store.audit(user_id, WHO_CLICKED, "failed", case_id=case_id, detail=words)
+            self._audit_log.record(user_id, WHO_CLICKED, "failed", case_id=case_id, details={"reason": words})
             reply(*cards.notice(f"Could not look for clicks: {words}"))
             return
         people = self._slack_people({c.user for c in clicks if c.user})
         text, blocks = cards.who_clicked(case_id, clicks, people)
-        location = self._store.card_location(case_id)
+        location = self._cards.card_location(case_id)
         posted = False
         if location is not None:
             try:
@@ -275,15 +301,16 @@ class Remediations:
         if not posted:
             reply(text, blocks)
         through = {c.user.lower() for c in clicks if c.clicked_through}
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             WHO_CLICKED,
             "done",
             case_id=case_id,
-            detail=(
-                f"count={len(clicks)} clicks by {len({c.user.lower() for c in clicks})} people, "
-                f"{len(through)} clicked through"
-            ),
+            details={
+                "count": len(clicks),
+                "people": len({c.user.lower() for c in clicks}),
+                "clicked_through": len(through),
+            },
         )
 
     def _slack_people(self, addresses: set[str]) -> dict[str, str]:
@@ -305,13 +332,13 @@ class Remediations:
         if not self._sweep_lock.acquire(blocking=False):
             return
         try:
-            for remediation_id in self._store.due_remediations():
+            for remediation_id in self._remediations.due_remediations():
                 if self._stopped():
                     return
                 self.run(remediation_id)
-            for work in self._store.claim_due_verifications():
+            for work in self._remediations.claim_due_verifications():
                 if self._stopped():
-                    self._store.schedule_verification(work.remediation_id, _now())
+                    self._remediations.schedule_verification(work.remediation_id, _now())
                     continue
                 self._verify(work)
         finally:
@@ -319,7 +346,7 @@ class Remediations:
 
     def run(self, remediation_id: int) -> None:
         """Carry a running remediation as far as it goes now (if no other worker holds it)."""
-        work = self._store.claim_remediation(remediation_id)
+        work = self._remediations.claim_remediation(remediation_id)
         if work is None:
             return
         if work.state is RemediationState.FINDING:
@@ -330,8 +357,8 @@ class Remediations:
             return
         if _now() - work.created_at > self._give_up:
             # Graph kept failing for as long as a verdict is waited for: stop, and say what is left.
-            left = self._store.remediation_items(work.remediation_id, [ItemState.PENDING])
-            self._store.record_remediation_items(
+            left = self._remediations.remediation_items(work.remediation_id, [ItemState.PENDING])
+            self._remediations.record_remediation_items(
                 work.remediation_id, [ItemUpdate(i.item_id, ItemState.FAILED, detail="gave up") for i in left]
             )
             self._finish(
@@ -344,7 +371,7 @@ class Remediations:
             else:
                 self._via_defender(work)
         except AuthError as exc:
-            self._store.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=str(exc))
+            self._remediations.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=str(exc))
             log.warning("case %s: remediation %s waits: %s", work.case_id, work.remediation_id, exc)
         finally:
             self._notifier.sync_card(work.case_id)
@@ -352,13 +379,13 @@ class Remediations:
     # --- Defender ---------------------------------------------------------------------------------------
 
     def _via_defender(self, work: RemediationWork) -> None:
-        pending = self._store.remediation_items(work.remediation_id, [ItemState.PENDING])
+        pending = self._remediations.remediation_items(work.remediation_id, [ItemState.PENDING])
         submitted_any = bool(
-            self._store.remediation_items(work.remediation_id, [ItemState.SUBMITTED], limit=1)
+            self._remediations.remediation_items(work.remediation_id, [ItemState.SUBMITTED], limit=1)
         )
         for chunk in remediation_chunks(pending):
             if self._stopped():
-                self._store.release_remediation(work.remediation_id, _now())
+                self._remediations.release_remediation(work.remediation_id, _now())
                 return
             try:
                 location = self._graph.remediate(
@@ -372,20 +399,22 @@ class Remediations:
                     self._fall_back(work, exc)
                     return
                 if exc.retryable:
-                    self._store.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=str(exc))
-                    self._audit(work, "retrying", f"remediate: {exc}")
+                    self._remediations.release_remediation(
+                        work.remediation_id, _now() + RETRY_LATER, error=str(exc)
+                    )
+                    self._audit(work, "retrying", {"reason": f"remediate: {exc}"})
                     return
                 self._finish(work.remediation_id, RemediationState.FAILED, f"Microsoft refused: {exc}")
                 return
             submitted_any = True
-            self._store.record_remediation_items(
+            self._remediations.record_remediation_items(
                 work.remediation_id, [ItemUpdate(i.item_id, ItemState.SUBMITTED) for i in chunk]
             )
             if location:
-                self._store.add_action_center_url(work.remediation_id, location)
-            self._audit(work, "submitted", f"count={len(chunk)} action_center={location or 'none'}")
+                self._remediations.add_action_center_url(work.remediation_id, location)
+            self._audit(work, "submitted", {"count": len(chunk), "action_center": location or None})
         now = _now()
-        self._store.remediation_submitted(
+        self._remediations.remediation_submitted(
             work.remediation_id,
             next_check_at=now + timedelta(seconds=self._schedule[0]),
             give_up_at=now + self._give_up,
@@ -397,12 +426,12 @@ class Remediations:
             "SecurityAnalyzedMessage.ReadWrite.All); using the mailbox API instead."
         )
         log.info("case %s: %s (%s)", work.case_id, reason, exc)
-        self._store.switch_remediation_method(work.remediation_id, "mailbox", reason)
-        self._audit(work, "fallback", f"method=mailbox reason=remediate answered 403: {exc}")
-        self._via_mailbox(self._store.remediation_work(work.remediation_id))
+        self._remediations.switch_remediation_method(work.remediation_id, "mailbox", reason)
+        self._audit(work, "fallback", {"method": "mailbox", "reason": f"remediate answered 403: {exc}"})
+        self._via_mailbox(self._remediations.remediation_work(work.remediation_id))
 
     def _verify(self, work: RemediationWork) -> None:
-        waiting = self._store.remediation_items(work.remediation_id, [ItemState.SUBMITTED])
+        waiting = self._remediations.remediation_items(work.remediation_id, [ItemState.SUBMITTED])
         rows: list[dict] = []
         try:
             for query in hunting.locations_queries(i.network_message_id for i in waiting):
@@ -422,7 +451,7 @@ class Remediations:
                 ItemUpdate(item.item_id, ItemState.DONE if done else ItemState.SUBMITTED, location=location)
             )
         if updates:
-            self._store.record_remediation_items(work.remediation_id, updates)
+            self._remediations.record_remediation_items(work.remediation_id, updates)
         left = sum(1 for u in updates if u.state == ItemState.SUBMITTED) + (len(waiting) - len(updates))
         if left == 0:
             self._finish(work.remediation_id, RemediationState.DONE)
@@ -444,7 +473,7 @@ class Remediations:
         due = now + timedelta(seconds=gap)
         if work.give_up_at is not None:
             due = min(due, work.give_up_at)
-        self._store.schedule_verification(work.remediation_id, due)
+        self._remediations.schedule_verification(work.remediation_id, due)
 
     # --- the mailbox API -------------------------------------------------------------------------------------
 
@@ -452,9 +481,9 @@ class Remediations:
         destination = _DESTINATION[work.action]
         while True:
             if self._stopped():
-                self._store.release_remediation(work.remediation_id, _now())
+                self._remediations.release_remediation(work.remediation_id, _now())
                 return
-            items = self._store.remediation_items(
+            items = self._remediations.remediation_items(
                 work.remediation_id, [ItemState.PENDING], limit=MAILBOX_ROUND
             )
             if not items:
@@ -462,14 +491,16 @@ class Remediations:
             try:
                 updates, retry = self._mailbox_round(items, destination)
             except GraphError as exc:  # the envelope itself failed after its retries, or shutting down
-                self._store.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=str(exc))
-                self._audit(work, "retrying", f"mailbox API: {exc}")
+                self._remediations.release_remediation(
+                    work.remediation_id, _now() + RETRY_LATER, error=str(exc)
+                )
+                self._audit(work, "retrying", {"reason": f"mailbox API: {exc}"})
                 return
-            self._store.record_remediation_items(work.remediation_id, updates)
+            self._remediations.record_remediation_items(work.remediation_id, updates)
             self._notifier.sync_card(work.case_id)
             if retry:
-                self._store.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=retry)
-                self._audit(work, "retrying", f"mailbox API: {retry}")
+                self._remediations.release_remediation(work.remediation_id, _now() + RETRY_LATER, error=retry)
+                self._audit(work, "retrying", {"reason": f"mailbox API: {retry}"})
                 return
         view = self._view(work)
         state = RemediationState.DONE if view is None or view.failed == 0 else RemediationState.PARTIAL
@@ -549,12 +580,12 @@ class Remediations:
         return [c for c in hunting.copies_from_rows(self._graph.run_hunting_query(query)) if c.in_a_mailbox]
 
     def _remember_network_message_id(self, case_id: int, copies: Sequence[Copy]) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         message_id = view.message.original.message_id if view.message else None
         wanted = hunting.bracketed(message_id) if message_id else None
         reported = next((c for c in copies if c.internet_message_id == wanted), None)
         if reported is not None:
-            self._store.record_network_message_id(case_id, reported.network_message_id)
+            self._cases.record_network_message_id(case_id, reported.network_message_id)
 
     def _refusal(self, view: CaseView, action: str) -> str | None:
         if view.kind != CaseKind.EMAIL or view.message is None:
@@ -573,50 +604,61 @@ class Remediations:
         return None
 
     def _running_words(self, case_id: int) -> str:
-        running = self._store.case_view(case_id).active_remediation
+        running = self._cases.case_view(case_id).active_remediation
         if running is None:
             return "Another purge or restore of this case has just started."
         return "Already running: " + cards.remediation_line(running, plain=True)
 
     def _refuse(self, user_id: str, action: str, case_id: int, reason: str, reply: Reply) -> None:
-        self._store.audit(user_id, action, "refused", case_id=case_id, detail=reason)
+        self._audit_log.record(user_id, action, "refused", case_id=case_id, details={"reason": reason})
         reply(*cards.notice(reason))
 
     def _view(self, work: RemediationWork) -> RemediationView | None:
-        view = self._store.case_view(work.case_id)
+        view = self._cases.case_view(work.case_id)
         return next((r for r in view.remediations if r.remediation_id == work.remediation_id), None)
 
     def _finish(self, remediation_id: int, state: RemediationState, error: str | None = None) -> None:
-        work = self._store.remediation_work(remediation_id)
+        work = self._remediations.remediation_work(remediation_id)
         view = self._view(work)
         method = view.method if view else work.method
         outcome = {RemediationState.DONE: "done", RemediationState.PARTIAL: "partial"}.get(state, "failed")
-        counts = ""
+        details: dict[str, AuditValue] = {
+            "remediation": remediation_id,
+            "scope": work.scope,
+            "action": work.action,
+            "method": method,
+        }
         if view is not None:
-            counts = (
-                f"count={view.done} of={view.total} failed={view.failed} missing={view.missing} "
-                f"action_center={' '.join(view.action_center_urls) or 'none'}"
-            )
-        detail = (
-            f"remediation={remediation_id} scope={work.scope} action={work.action} method={method} {counts}"
-            + (f" reason={error}" if error else "")
-        )
+            details |= {
+                "count": view.done,
+                "of": view.total,
+                "failed": view.failed,
+                "missing": view.missing,
+                "action_center": list(view.action_center_urls),
+            }
+        if error:
+            details["reason"] = error
         action = PURGE if work.kind == "purge" else RESTORE
-        if not self._store.finish_remediation(
-            remediation_id, state, error, audit=(work.requested_by, action, outcome, detail)
+        if not self._remediations.finish_remediation(
+            remediation_id, state, error, audit=AuditNote(work.requested_by, action, outcome, details)
         ):
             return
         if self._metrics is not None:
             self._metrics.remediation(method, outcome)
         self._notifier.sync_card(work.case_id)
 
-    def _audit(self, work: RemediationWork, outcome: str, detail: str) -> None:
-        self._store.audit(
+    def _audit(self, work: RemediationWork, outcome: str, details: AuditDetails) -> None:
+        self._audit_log.record(
             work.requested_by,
             PURGE if work.kind == "purge" else RESTORE,
             outcome,
             case_id=work.case_id,
-            detail=f"remediation={work.remediation_id} scope={work.scope} action={work.action} {detail}",
+            details={
+                "remediation": work.remediation_id,
+                "scope": work.scope,
+                "action": work.action,
+                **details,
+            },
         )
 
     def _stopped(self) -> bool:

@@ -20,7 +20,7 @@ from bot.runtime.lifecycle import ShuttingDown, Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import CheckWork, SendWork, Store
+from bot.store import Cards, Cases, CheckWork, Reporters, SendWork, Submissions
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,10 @@ _MAX_HEADER_BYTES = 256 * 1024
 class FollowUp:
     def __init__(
         self,
-        store: Store,
+        submissions: Submissions,
+        cases: Cases,
+        reporters: Reporters,
+        cards: Cards,
         graph: GraphClient,
         notifier: SlackNotifier,
         *,
@@ -43,7 +46,10 @@ class FollowUp:
         metrics: Metrics | None = None,
         stopping: Stopping | None = None,
     ) -> None:
-        self._store = store
+        self._submissions = submissions
+        self._cases = cases
+        self._reporters = reporters
+        self._cards = cards
         self._graph = graph
         self._notifier = notifier
         self._schedule = tuple(poll_schedule)
@@ -62,7 +68,7 @@ class FollowUp:
 
     def send(self, submission_id: int) -> None:
         """Send one queued submission to Microsoft, if nobody else has claimed it."""
-        work = self._store.claim_send(submission_id)
+        work = self._submissions.claim_send(submission_id)
         if work is None:
             return
         with case_context(work.case_id):
@@ -74,9 +80,9 @@ class FollowUp:
             # queued again at once for whoever runs next, rather than sent from a process on its way out.
             log.info("case %s: not sent: phishbot is stopping", work.case_id)
             if work.resumed:
-                self._store.retry_unsure_send(work.submission_id, _now(), "handed back at shutdown")
+                self._submissions.retry_unsure_send(work.submission_id, _now(), "handed back at shutdown")
             else:
-                self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+                self._submissions.record_send_failure(work.submission_id, "handed back at shutdown", _now())
             return
         if work.resumed:
             # The last attempt's worker died mid-send: Microsoft may have its submission. Sending again would
@@ -90,7 +96,7 @@ class FollowUp:
                 retry_at = _now() + timedelta(
                     seconds=0 if isinstance(exc, ShuttingDown) else SEND_RETRY_DELAYS[0]
                 )
-                self._store.retry_unsure_send(work.submission_id, retry_at, str(exc))
+                self._submissions.retry_unsure_send(work.submission_id, retry_at, str(exc))
                 return
             if made is not None:
                 log.info(
@@ -109,7 +115,7 @@ class FollowUp:
             # Not sent (the retry policy was waiting): queued again, for this replica after its restart or
             # for another one now.
             log.info("case %s: submission handed back at shutdown", work.case_id)
-            self._store.record_send_failure(work.submission_id, "handed back at shutdown", _now())
+            self._submissions.record_send_failure(work.submission_id, "handed back at shutdown", _now())
             return
         except GraphError as exc:
             retry_at = None
@@ -118,7 +124,7 @@ class FollowUp:
             log.warning(
                 "case %s: submission failed (%s)%s", work.case_id, exc, " — will retry" if retry_at else ""
             )
-            self._store.record_send_failure(work.submission_id, _failure_words(exc), retry_at)
+            self._submissions.record_send_failure(work.submission_id, _failure_words(exc), retry_at)
             if retry_at is None and self._metrics is not None:
                 self._metrics.submission_ended("failed", None)
             self._notifier.sync_card(work.case_id)
@@ -128,12 +134,12 @@ class FollowUp:
     def _record_created(self, work: SendWork, created: dict) -> None:
         microsoft_id = str(created.get("id") or "")
         verdict = Verdict.from_graph(created)
-        self._store.record_sent(
+        self._submissions.record_sent(
             work.submission_id, microsoft_id, _now() + timedelta(seconds=self._schedule[0]), verdict
         )
         log.info("case %s: submitted to Microsoft as %s", work.case_id, microsoft_id)
         if work.scheduled_by:
-            self._store.mark_resubmission_sent(work.case_id, scheduled_by=work.scheduled_by)
+            self._submissions.mark_resubmission_sent(work.case_id, scheduled_by=work.scheduled_by)
         self._notifier.sync_card(work.case_id)
 
     def _made_by_lost_attempt(self, work: SendWork) -> dict | None:
@@ -165,7 +171,7 @@ class FollowUp:
             return
         stopping = self._stopping
         try:
-            for submission_id in self._store.due_to_send():
+            for submission_id in self._submissions.due_to_send():
                 if stopping.is_set():
                     return
                 self.send(submission_id)
@@ -178,12 +184,12 @@ class FollowUp:
                 except Exception:
                     # One failing kind of work (Graph refusing hunting, say) must not starve the others.
                     log.exception("sweep step %s failed; the next round will try again", step)
-            for case_id in self._store.dirty_cards():
+            for case_id in self._cards.dirty_cards():
                 if stopping.is_set():
                     return
                 with case_context(case_id):
                     self._notifier.sync_card(case_id)
-            for case_id in self._store.cases_with_untold_reporters():
+            for case_id in self._reporters.cases_with_untold_reporters():
                 if stopping.is_set():
                     return
                 with case_context(case_id):
@@ -193,24 +199,24 @@ class FollowUp:
 
     def take_over(self) -> None:
         """This replica just became the scheduler's leader: pick up at once what a dead leader left claimed."""
-        released = self._store.release_leased_checks()
+        released = self._submissions.release_leased_checks()
         if released:
             log.info("took over the scheduler: %d verdict check(s) brought forward", released)
 
     def check_due(self) -> int:
         """Read the verdict of every due submission; returns how many were read."""
-        work = self._store.claim_due_checks()
+        work = self._submissions.claim_due_checks()
         read = 0
         # A $batch (20) at a time, so that a shutdown between two of them hands the rest back unread.
         for start in range(0, len(work), BATCH_LIMIT):
             chunk = work[start : start + BATCH_LIMIT]
             if self._stopping.is_set():
-                self._store.release_checks([w.submission_id for w in work[start:]])
+                self._submissions.release_checks([w.submission_id for w in work[start:]])
                 break
             try:
                 answers = self._graph.read_submissions([(w.kind.value, w.microsoft_id) for w in chunk])
             except ShuttingDown:
-                self._store.release_checks([w.submission_id for w in work[start:]])
+                self._submissions.release_checks([w.submission_id for w in work[start:]])
                 break
             except GraphError as exc:
                 log.warning("verdict round failed for %d submissions: %s", len(chunk), exc)
@@ -218,7 +224,7 @@ class FollowUp:
             for item in chunk:
                 answer = answers.get(item.microsoft_id)
                 if isinstance(answer, ShuttingDown):
-                    self._store.release_checks([item.submission_id])
+                    self._submissions.release_checks([item.submission_id])
                     continue
                 if isinstance(answer, dict):
                     self._record(item, Verdict.from_graph(answer), error=None)
@@ -238,7 +244,7 @@ class FollowUp:
         gap = self._schedule[min(item.checks_done + 1, len(self._schedule) - 1)]
         next_check = min(now + timedelta(seconds=gap), give_up_at)
         gave_up = now >= give_up_at
-        ended = self._store.record_check(
+        ended = self._submissions.record_check(
             item.submission_id, verdict, next_check_at=next_check, gave_up=gave_up, error=error
         )
         if ended:
@@ -255,7 +261,7 @@ class FollowUp:
         if verdict is None or not verdict.is_final:
             self._metrics.submission_ended("gave_up", None)
             return
-        reported_at = self._store.case_view(case_id).created_at
+        reported_at = self._cases.case_view(case_id).created_at
         self._metrics.submission_ended(verdict.category, (_now() - reported_at).total_seconds())
 
 
