@@ -4,6 +4,7 @@ claim of work is won exactly once even when threads race for it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import update
 
 from bot.domain import CaseKind, CaseStatus, Category, SubmissionState, Verdict
-from bot.store import WORKER_TIMEOUT, Database, NewReport, open_store
-from bot.store.models import Base, WorkerRow
+from bot.store import WORKER_TIMEOUT, Database, NewReport, describe, open_store, read_details
+from bot.store.audit import encode_details
+from bot.store.models import AuditRow, Base, WorkerRow
 
 
 @pytest.fixture
@@ -263,3 +265,32 @@ def test_on_sqlite_the_process_lock_holder_frees_every_other_workers_claims_at_o
     finally:
         first.database.close()
         second.database.close()
+
+
+def test_audit_details_are_named_fields_and_entries_written_as_free_text_still_read(store):
+    store.audit.record(
+        "U0SAMSOC1", "report.purge", "done", case_id=3, details={"count": 30, "method": "defender"}
+    )
+    with store.database.session() as session:  # an entry from before details had fields
+        session.add(
+            AuditRow(
+                at=datetime.now(UTC), actor="U0SAMSOC1", action="report.purge", case_id=3, outcome="done",
+                detail="scope=message action=softDelete count=12",
+            )
+        )  # fmt: skip
+    with store.database.engine.connect() as connection:
+        stored = connection.exec_driver_sql("SELECT detail FROM audit_log ORDER BY id").scalars().all()
+    assert json.loads(stored[0]) == {"count": 30, "method": "defender"}
+    new, old = store.audit.entries(3)
+    assert (
+        new["details"] == {"count": 30, "method": "defender"} and new["detail"] == "count=30 method=defender"
+    )
+    assert old["details"] == {"text": "scope=message action=softDelete count=12"}
+    assert old["detail"] == "scope=message action=softDelete count=12"
+
+
+def test_a_lone_reason_reads_as_itself_and_lists_and_flags_read_as_words():
+    assert describe(read_details(encode_details({"reason": "Not a responder."}))) == "Not a responder."
+    shown = describe({"block": 2, "automatic": True, "entries": ["url=a:ok", "url=b:ok"], "to": None})
+    assert shown == "block=2 automatic=yes entries=url=a:ok,url=b:ok to=none"
+    assert encode_details({}) == "" and read_details("") == {}

@@ -4,7 +4,7 @@ from bot.store.audit import OLD_TEXT, AuditDetails, AuditLog, AuditNote, AuditVa
 from bot.store.blocks import BlockRequests
 from bot.store.cards import Cards
 from bot.store.cases import Cases
-from bot.store.database import RECONNECT_SECONDS, CommitUncertain, Database, SchemaError, utcnow
+from bot.store.database import RECONNECT_SECONDS, CommitUncertain, Database, SchemaError
 from bot.store.digests import Digests
 from bot.store.idempotency import Idempotency
 from bot.store.records import (
@@ -71,5 +71,4 @@ __all__ = [
     "describe",
     "open_store",
     "read_details",
-    "utcnow",
 ]
