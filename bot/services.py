@@ -125,7 +125,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
     directory = SlackDirectory(slack, clock=clock)
     notifier = SlackNotifier(
         slack,
-        store.cards,
+        store.card_posts,
         store.cases,
         store.reporters,
         settings.soc_channel or "",
@@ -136,7 +136,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         store.submissions,
         store.cases,
         store.reporters,
-        store.cards,
+        store.card_posts,
         graph,
         notifier,
         poll_schedule=settings.poll_schedule,
@@ -175,7 +175,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
     remediations = Remediations(
         remediations=store.remediations,
         cases=store.cases,
-        cards=store.cards,
+        card_posts=store.card_posts,
         audit=store.audit,
         graph=graph,
         notifier=notifier,
@@ -187,7 +187,7 @@ def build_services(settings: Settings, *, clock: Callable[[], float] = time.mono
         stopping=stopping,
     )
     blocks = Blocks(
-        blocks=store.blocks,
+        block_requests=store.block_requests,
         cases=store.cases,
         audit=store.audit,
         graph=graph,

@@ -127,7 +127,7 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
         slack.wait_for(lambda n=expected: len(block_submissions(graph)) == n, timeout=20)
         slack.wait_for(lambda: bot.store.cases.case_view(1).blocks[-1].state == "done", timeout=20)
         card = slack.messages(SOC)[0]
-    first_sent = min(t for t in bot.store.blocks.submission_times(1))
+    first_sent = min(t for t in bot.store.block_requests.submission_times(1))
 
     block(slack, card)  # the message's fourth submission in 24 hours
     notice = slack.wait_for(lambda: [e for e in slack.ephemerals if "scheduled" in e["text"]])[0]
@@ -141,7 +141,7 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
 
     bot.restart()  # the schedule is in the database
     assert bot.store.cases.case_view(1).blocks[-1].state == "scheduled"
-    assert bot.store.blocks.due_blocks(due + timedelta(seconds=1)) == [pending.block_id]
+    assert bot.store.block_requests.due_blocks(due + timedelta(seconds=1)) == [pending.block_id]
     assert len(block_submissions(graph)) == 2
     assert [e["outcome"] for e in bot.store.audit.entries(1) if e["action"] == "report.block"].count(
         "scheduled"

@@ -153,7 +153,7 @@ def wait_until_done(slack, store, cases: int = 1) -> None:
         lambda: (
             len(slack.dms(ALICE)) >= cases
             and len([m for m in slack.messages(SOC) if "Phishing" in m.text]) >= cases
-            and not store.cards.dirty_cards()
+            and not store.card_posts.dirty_cards()
         ),
         timeout=30,
     )
@@ -165,7 +165,7 @@ def assert_each_case_told_once(slack, graph, store, cases: int = 1) -> None:
     cards_posted = slack.messages(SOC)
     assert len(cards_posted) == cases
     assert all("Phishing" in card.text for card in cards_posted)
-    assert sorted(store.cards.card_location(c)[1] for c in range(1, cases + 1)) == sorted(
+    assert sorted(store.card_posts.card_location(c)[1] for c in range(1, cases + 1)) == sorted(
         c.ts for c in cards_posted
     )
     told = slack.dms(ALICE)
@@ -286,7 +286,7 @@ def test_kill_9_between_submission_and_verdict_still_delivers_one_card(lives, sl
     lives.start()
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(
-        lambda: store.cases.case_view(1).status is CaseStatus.CHECKING and store.cards.card_location(1),
+        lambda: store.cases.case_view(1).status is CaseStatus.CHECKING and store.card_posts.card_location(1),
         timeout=20,
     )
     assert len(graph.submissions) == 1
@@ -333,8 +333,8 @@ def test_kill_9_during_the_verdict_edits_the_card_once_and_tells_the_reporter_on
     slack.wait_for(
         lambda: (
             store.cases.case_view(1).status is CaseStatus.CHECKING
-            and store.cards.card_location(1)
-            and not store.cards.dirty_cards()
+            and store.card_posts.card_location(1)
+            and not store.card_posts.dirty_cards()
         ),
         timeout=20,
     )

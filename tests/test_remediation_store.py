@@ -122,15 +122,18 @@ def test_a_run_is_claimed_once_and_taken_over_after_its_lease(store):
 def test_an_automatic_block_is_considered_once(store):
     case_id = email_case(store)
     now = datetime.now(UTC)
-    assert store.blocks.queue_block(
+    assert store.block_requests.queue_block(
         case_id, "phishbot", expires_days=30, note="", not_before=now, automatic=True
     )
     assert (
-        store.blocks.queue_block(
+        store.block_requests.queue_block(
             case_id, "phishbot", expires_days=30, note="", not_before=now, automatic=True
         )
         is None
     )
-    assert store.blocks.skip_auto_block(case_id, "simulation") is False
+    assert store.block_requests.skip_auto_block(case_id, "simulation") is False
     # A responder may still block by hand while the automatic one waits? No: one block waits at a time.
-    assert store.blocks.queue_block(case_id, "U0R0000001", expires_days=30, note="", not_before=now) is None
+    assert (
+        store.block_requests.queue_block(case_id, "U0R0000001", expires_days=30, note="", not_before=now)
+        is None
+    )

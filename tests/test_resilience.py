@@ -30,7 +30,7 @@ def wait_verdict(slack, bot, case_id=1, timeout=20.0):
 
 
 def assert_one_card_and_one_outcome(slack, bot):
-    slack.wait_for(lambda: slack.dms(ALICE) and not bot.store.cards.dirty_cards())
+    slack.wait_for(lambda: slack.dms(ALICE) and not bot.store.card_posts.dirty_cards())
     soc_posts = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == SOC]
     assert len(soc_posts) == 1
     assert len(slack.messages(SOC)) == 1
@@ -74,7 +74,7 @@ def test_microsoft_down_for_the_whole_retry_budget_keeps_the_report_queued(bot, 
             and not bot.store.submissions.due_to_send()
             and bot.store.submissions.due_to_send(_far_future())
             and slack.messages(SOC)
-            and not bot.store.cards.dirty_cards()
+            and not bot.store.card_posts.dirty_cards()
         ),
         timeout=30,
     )
@@ -101,7 +101,8 @@ def test_a_restart_between_submission_and_verdict_edits_the_same_card(bot, slack
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(
         lambda: (
-            bot.store.cases.case_view(1).status is CaseStatus.CHECKING and bot.store.cards.card_location(1)
+            bot.store.cases.case_view(1).status is CaseStatus.CHECKING
+            and bot.store.card_posts.card_location(1)
         )
     )
     bot.stop()

@@ -38,8 +38,10 @@ def test_server_errors_on_editing_the_card_are_retried_until_it_is_right(bot, sl
 def test_a_deleted_card_is_posted_again(bot, slack, graph):
     graph.verdict_after = 2.0
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.cases.case_exists(1) and bot.store.cards.card_location(1), timeout=10)
-    channel, ts = bot.store.cards.card_location(1)
+    slack.wait_for(
+        lambda: bot.store.cases.case_exists(1) and bot.store.card_posts.card_location(1), timeout=10
+    )
+    channel, ts = bot.store.card_posts.card_location(1)
     slack.delete_message(channel, ts)
     [card] = final_card(slack, bot)
     assert card.ts != ts

@@ -145,11 +145,11 @@ def test_final_verdict_ends_checks_and_reporters_are_told_once(store):
 def test_card_post_is_claimed_once(store):
     opened = store.cases.open_case(url_report())
     with ThreadPoolExecutor(max_workers=4) as pool:
-        wins = list(pool.map(lambda _: store.cards.claim_card_post(opened.case_id), range(4)))
+        wins = list(pool.map(lambda _: store.card_posts.claim_card_post(opened.case_id), range(4)))
     assert wins.count(True) == 1
-    store.cards.record_card_posted(opened.case_id, "C0SOC0001", "1700000000.000100")
-    assert store.cards.card_location(opened.case_id) == ("C0SOC0001", "1700000000.000100")
-    assert store.cards.claim_card_post(opened.case_id, datetime.now(UTC) + timedelta(hours=1)) is False
+    store.card_posts.record_card_posted(opened.case_id, "C0SOC0001", "1700000000.000100")
+    assert store.card_posts.card_location(opened.case_id) == ("C0SOC0001", "1700000000.000100")
+    assert store.card_posts.claim_card_post(opened.case_id, datetime.now(UTC) + timedelta(hours=1)) is False
 
 
 def test_event_ids_are_first_time_once(store):
@@ -213,13 +213,13 @@ def test_what_a_dead_worker_claimed_is_free_and_a_live_ones_is_not(store, databa
         other.workers.heartbeat()
         send = store.submissions.claim_send(opened.submission_id)
         assert send is not None and not send.resumed
-        assert store.cards.take_card_dirty(opened.case_id)
+        assert store.card_posts.take_card_dirty(opened.case_id)
         [reporter] = store.reporters.reporters_to_tell(opened.case_id)
         assert store.reporters.claim_outcome_message(reporter.reporter_row_id)
 
         # The claimer lives: nothing is free for the other.
         assert other.submissions.claim_send(opened.submission_id) is None
-        assert other.cards.dirty_cards() == [] and not other.cards.take_card_dirty(opened.case_id)
+        assert other.card_posts.dirty_cards() == [] and not other.card_posts.take_card_dirty(opened.case_id)
         assert other.reporters.reporters_to_tell(opened.case_id) == []
 
         # It dies (no heartbeat for longer than WORKER_TIMEOUT): its claims are free, once each.
@@ -235,10 +235,12 @@ def test_what_a_dead_worker_claimed_is_free_and_a_live_ones_is_not(store, databa
             and resumed.resumed
             and other.submissions.claim_send(opened.submission_id) is None
         )
-        assert other.cards.dirty_cards() == [opened.case_id]
-        assert other.cards.take_card_dirty(opened.case_id) and not other.cards.take_card_dirty(opened.case_id)
-        other.cards.card_drawn(opened.case_id)
-        assert other.cards.dirty_cards() == []
+        assert other.card_posts.dirty_cards() == [opened.case_id]
+        assert other.card_posts.take_card_dirty(opened.case_id) and not other.card_posts.take_card_dirty(
+            opened.case_id
+        )
+        other.card_posts.card_drawn(opened.case_id)
+        assert other.card_posts.dirty_cards() == []
         assert [r.reporter_row_id for r in other.reporters.reporters_to_tell(opened.case_id)] == [
             reporter.reporter_row_id
         ]

@@ -56,7 +56,7 @@ class Blocks:
     def __init__(
         self,
         *,
-        blocks: BlockRequests,
+        block_requests: BlockRequests,
         cases: Cases,
         audit: AuditLog,
         graph: GraphClient,
@@ -68,7 +68,7 @@ class Blocks:
         same_item_gap: timedelta = SAME_ITEM_GAP,
         stopping: Any = None,
     ) -> None:
-        self._blocks = blocks
+        self._block_requests = block_requests
         self._cases = cases
         self._audit_log = audit
         self._graph = graph
@@ -90,7 +90,7 @@ class Blocks:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = _now()
-        times = self._blocks.submission_times(case_id)
+        times = self._block_requests.submission_times(case_id)
         modal = cards.block_modal(
             view,
             sends_in_24h=sum(1 for t in times if now - t < SAME_ITEM_WINDOW),
@@ -113,9 +113,9 @@ class Blocks:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = _now()
-        times = self._blocks.submission_times(case_id)
+        times = self._block_requests.submission_times(case_id)
         goes_at = next_allowed(times, now, gap=self._gap)
-        block_id = self._blocks.queue_block(
+        block_id = self._block_requests.queue_block(
             case_id, user_id, expires_days=expires_days, note=note, not_before=goes_at
         )
         if block_id is None:
@@ -155,7 +155,7 @@ class Blocks:
         try:
             if self._auto:
                 self._auto_block()
-            for block_id in self._blocks.due_blocks():
+            for block_id in self._block_requests.due_blocks():
                 if self._stopped():
                     return
                 self.send(block_id)
@@ -164,10 +164,10 @@ class Blocks:
             self._sweep_lock.release()
 
     def _auto_block(self) -> None:
-        for case_id, verdict in self._blocks.auto_block_candidates(self._auto):
+        for case_id, verdict in self._block_requests.auto_block_candidates(self._auto):
             reason = _auto_block_refusal(verdict, self._auto)
             if reason:
-                if self._blocks.skip_auto_block(case_id, reason):
+                if self._block_requests.skip_auto_block(case_id, reason):
                     self._audit_log.record(
                         "phishbot",
                         BLOCK,
@@ -177,8 +177,8 @@ class Blocks:
                     )
                 continue
             now = _now()
-            goes_at = next_allowed(self._blocks.submission_times(case_id), now, gap=self._gap)
-            block_id = self._blocks.queue_block(
+            goes_at = next_allowed(self._block_requests.submission_times(case_id), now, gap=self._gap)
+            block_id = self._block_requests.queue_block(
                 case_id,
                 "phishbot",
                 expires_days=AUTO_BLOCK_DAYS,
@@ -203,12 +203,12 @@ class Blocks:
                 self._notifier.sync_card(case_id)
 
     def send(self, block_id: int) -> None:
-        work = self._blocks.claim_block_send(block_id)
+        work = self._block_requests.claim_block_send(block_id)
         if work is None:
             return
         try:
             if work.case_dismissed:
-                self._blocks.record_block_failure(
+                self._block_requests.record_block_failure(
                     block_id, "The case was dismissed before the block went out."
                 )
                 self._audit(
@@ -219,13 +219,15 @@ class Blocks:
                 )
                 return
             now = _now()
-            goes_at = next_allowed(self._blocks.submission_times(work.case_id, block_id), now, gap=self._gap)
+            goes_at = next_allowed(
+                self._block_requests.submission_times(work.case_id, block_id), now, gap=self._gap
+            )
             if goes_at > now + timedelta(seconds=1):
                 # Another submission of the message went out meanwhile (a resubmission, a second replica).
-                self._blocks.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
+                self._block_requests.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
                 return
             if not work.raw or not work.recipient:
-                self._blocks.record_block_failure(
+                self._block_requests.record_block_failure(
                     block_id, "phishbot no longer has the reported message to send with the block."
                 )
                 return
@@ -239,23 +241,25 @@ class Blocks:
                     block_note=work.note or f"phishbot case #{work.case_id}",
                 )
             except AuthError as exc:
-                self._blocks.reschedule_block(block_id, now + RETRY_LATER, str(exc))
+                self._block_requests.reschedule_block(block_id, now + RETRY_LATER, str(exc))
                 return
             except GraphError as exc:
                 if exc.retryable:
                     wait = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_LATER
-                    self._blocks.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
+                    self._block_requests.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
                     self._audit(
                         work.requested_by, work.case_id, "retrying", {"block": block_id, "reason": str(exc)}
                     )
                     return
-                self._blocks.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
+                self._block_requests.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
                 self._audit(
                     work.requested_by, work.case_id, "failed", {"block": block_id, "reason": str(exc)}
                 )
                 return
             microsoft_id = str(created.get("id") or "")
-            self._blocks.record_block_sent(block_id, microsoft_id, now + timedelta(seconds=self._schedule[0]))
+            self._block_requests.record_block_sent(
+                block_id, microsoft_id, now + timedelta(seconds=self._schedule[0])
+            )
             self._audit(
                 work.requested_by,
                 work.case_id,
@@ -271,7 +275,7 @@ class Blocks:
             self._notifier.sync_card(work.case_id)
 
     def check_due(self) -> None:
-        work = self._blocks.claim_due_block_checks()
+        work = self._block_requests.claim_due_block_checks()
         if not work:
             return
         try:
@@ -304,7 +308,7 @@ class Blocks:
             "skipped": len(skipped),
             "entries": [f"{r.get('entryType')}={r.get('value')}:{r.get('status')}" for r in results or []],
         }
-        self._blocks.record_block_check(
+        self._block_requests.record_block_check(
             item.block_id,
             results,
             finished=finished,

@@ -39,7 +39,7 @@ from bot.store import (
     AuditLog,
     AuditNote,
     AuditValue,
-    Cards,
+    CardPosts,
     Cases,
     ItemState,
     ItemUpdate,
@@ -83,7 +83,7 @@ class Remediations:
         *,
         remediations: RemediationRecords,
         cases: Cases,
-        cards: Cards,
+        card_posts: CardPosts,
         audit: AuditLog,
         graph: GraphClient,
         notifier: SlackNotifier,
@@ -96,7 +96,7 @@ class Remediations:
     ) -> None:
         self._remediations = remediations
         self._cases = cases
-        self._cards = cards
+        self._card_posts = card_posts
         self._audit_log = audit
         self._graph = graph
         self._notifier = notifier
@@ -281,7 +281,7 @@ class Remediations:
             return
         people = self._slack_people({c.user for c in clicks if c.user})
         text, blocks = cards.who_clicked(case_id, clicks, people)
-        location = self._cards.card_location(case_id)
+        location = self._card_posts.card_location(case_id)
         posted = False
         if location is not None:
             try:

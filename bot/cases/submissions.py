@@ -20,7 +20,7 @@ from bot.runtime.lifecycle import ShuttingDown, Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack.notifier import SlackNotifier
-from bot.store import Cards, Cases, CheckWork, Reporters, SendWork, Submissions
+from bot.store import CardPosts, Cases, CheckWork, Reporters, SendWork, Submissions
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class FollowUp:
         submissions: Submissions,
         cases: Cases,
         reporters: Reporters,
-        cards: Cards,
+        card_posts: CardPosts,
         graph: GraphClient,
         notifier: SlackNotifier,
         *,
@@ -49,7 +49,7 @@ class FollowUp:
         self._submissions = submissions
         self._cases = cases
         self._reporters = reporters
-        self._cards = cards
+        self._card_posts = card_posts
         self._graph = graph
         self._notifier = notifier
         self._schedule = tuple(poll_schedule)
@@ -184,7 +184,7 @@ class FollowUp:
                 except Exception:
                     # One failing kind of work (Graph refusing hunting, say) must not starve the others.
                     log.exception("sweep step %s failed; the next round will try again", step)
-            for case_id in self._cards.dirty_cards():
+            for case_id in self._card_posts.dirty_cards():
                 if stopping.is_set():
                     return
                 with case_context(case_id):

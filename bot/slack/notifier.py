@@ -18,7 +18,7 @@ from bot.domain import CaseStatus
 from bot.runtime.logs import in_case
 from bot.slack import cards
 from bot.slack import i18n as messages
-from bot.store import Cards, Cases, Reporters
+from bot.store import CardPosts, Cases, Reporters
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +30,14 @@ class SlackNotifier:
     def __init__(
         self,
         client: WebClient,
-        cards: Cards,
+        card_posts: CardPosts,
         cases: Cases,
         reporters: Reporters,
         soc_channel: str,
         language_of: Callable[[str], str] | None = None,
     ) -> None:
         self._client = client
-        self._cards = cards
+        self._card_posts = card_posts
         self._cases = cases
         self._reporters = reporters
         self._soc_channel = soc_channel
@@ -49,51 +49,51 @@ class SlackNotifier:
     @in_case
     def sync_card(self, case_id: int) -> None:
         """Bring the case's card up to date if anything changed since it was last drawn."""
-        if not self._cards.take_card_dirty(case_id):
+        if not self._card_posts.take_card_dirty(case_id):
             return
         try:
             self._draw_card(case_id)
         finally:
-            self._cards.card_drawn(case_id)
+            self._card_posts.card_drawn(case_id)
 
     def _draw_card(self, case_id: int) -> None:
-        drawn_as_of = self._cards.case_updated_at(case_id)
+        drawn_as_of = self._card_posts.case_updated_at(case_id)
         try:
-            location = self._cards.card_location(case_id)
+            location = self._card_posts.card_location(case_id)
             if location is None:
                 self._post_card(case_id)
             else:
                 view = self._cases.case_view(case_id)
                 text, blocks = cards.case_card(view)
                 self._client.chat_update(channel=location[0], ts=location[1], text=text, blocks=blocks)
-            if self._cards.case_updated_at(case_id) != drawn_as_of:
+            if self._card_posts.case_updated_at(case_id) != drawn_as_of:
                 # The case changed while this was drawn: an edit from another thread or replica may have
                 # landed before this older one. Draw once more so the newest state is the last word.
-                self._cards.mark_card_dirty(case_id)
+                self._card_posts.mark_card_dirty(case_id)
         except SlackApiError as exc:
             error = exc.response.get("error")
             if error == "message_not_found":
                 # Someone deleted the card: the case is still open, so it gets a new one.
                 log.warning("case %s: its card was deleted in Slack; posting a new one", case_id)
-                self._cards.forget_card(case_id)
+                self._card_posts.forget_card(case_id)
             else:
                 log.warning("case %s: card not updated (%s); will retry", case_id, error)
-            self._cards.mark_card_dirty(case_id)
+            self._card_posts.mark_card_dirty(case_id)
         except Exception:
-            self._cards.mark_card_dirty(case_id)
+            self._card_posts.mark_card_dirty(case_id)
             raise
 
     def _post_card(self, case_id: int) -> None:
-        previous_claim = self._cards.card_claim_time(case_id)
-        if not self._cards.claim_card_post(case_id):
-            self._cards.mark_card_dirty(case_id)  # another worker is posting; draw again after it
+        previous_claim = self._card_posts.card_claim_time(case_id)
+        if not self._card_posts.claim_card_post(case_id):
+            self._card_posts.mark_card_dirty(case_id)  # another worker is posting; draw again after it
             return
         try:
             if previous_claim is not None:
                 found = self._find_card(case_id, since=previous_claim)
                 if found is not None:
-                    self._cards.record_card_posted(case_id, self._soc_channel, found)
-                    self._cards.mark_card_dirty(case_id)  # the found card may be stale: edit it next
+                    self._card_posts.record_card_posted(case_id, self._soc_channel, found)
+                    self._card_posts.mark_card_dirty(case_id)  # the found card may be stale: edit it next
                     return
             view = self._cases.case_view(case_id)
             text, blocks = cards.case_card(view)
@@ -105,9 +105,9 @@ class SlackNotifier:
                 unfurl_media=False,
                 metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case_id}},
             )
-            self._cards.record_card_posted(case_id, response["channel"], response["ts"])
+            self._card_posts.record_card_posted(case_id, response["channel"], response["ts"])
         except Exception:
-            self._cards.release_card_claim(case_id)
+            self._card_posts.release_card_claim(case_id)
             raise
 
     def _find_card(self, case_id: int, *, since: datetime) -> str | None:

@@ -1,8 +1,8 @@
 """Persistence: the database, one repository per aggregate, the records they exchange, tables and migrations."""
 
 from bot.store.audit import OLD_TEXT, AuditDetails, AuditLog, AuditNote, AuditValue, describe, read_details
-from bot.store.blocks import BlockRequests
-from bot.store.cards import Cards
+from bot.store.block_requests import BlockRequests
+from bot.store.card_posts import CardPosts
 from bot.store.cases import Cases
 from bot.store.database import RECONNECT_SECONDS, CommitUncertain, Database, SchemaError
 from bot.store.digests import Digests
@@ -44,7 +44,7 @@ __all__ = [
     "BlockRequests",
     "BlockSendWork",
     "BlockState",
-    "Cards",
+    "CardPosts",
     "CaseSummary",
     "Cases",
     "CheckWork",

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.store.audit import AuditLog
-from bot.store.blocks import BlockRequests
-from bot.store.cards import Cards
+from bot.store.block_requests import BlockRequests
+from bot.store.card_posts import CardPosts
 from bot.store.cases import Cases
 from bot.store.database import Database
 from bot.store.digests import Digests
@@ -24,9 +24,9 @@ class Repositories:
     cases: Cases
     reporters: Reporters
     submissions: Submissions
-    cards: Cards
+    card_posts: CardPosts
     remediations: RemediationRecords
-    blocks: BlockRequests
+    block_requests: BlockRequests
     audit: AuditLog
     digests: Digests
     workers: Workers
@@ -39,9 +39,9 @@ class Repositories:
             cases=Cases(database),
             reporters=Reporters(database),
             submissions=Submissions(database),
-            cards=Cards(database),
+            card_posts=CardPosts(database),
             remediations=RemediationRecords(database),
-            blocks=BlockRequests(database),
+            block_requests=BlockRequests(database),
             audit=AuditLog(database),
             digests=Digests(database),
             workers=Workers(database),

@@ -1,4 +1,4 @@
-"""Cards: the one card per case in the SOC channel, posted once (claimed first), then redrawn when dirty."""
+"""Card posts: the one card per case in the SOC channel, posted once (claimed first), then redrawn when dirty."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.store.models import CaseRow
 from bot.store.repository import CARD_CLAIM_LEASE, Repository, changed
 
 
-class Cards(Repository):
+class CardPosts(Repository):
     """Who posts a case's card, where it is, and whether it needs drawing again."""
 
     @survives_reconnect

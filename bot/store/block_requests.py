@@ -1,5 +1,5 @@
-"""Blocks: requests to add a case's message to the Tenant Allow/Block List, sent when Microsoft's throttle allows,
-then read until Microsoft says what entries it made."""
+"""Block requests: adding a case's message to the Tenant Allow/Block List, sent when Microsoft's throttle
+allows, then read until Microsoft says what entries it made."""
 
 from __future__ import annotations
 
