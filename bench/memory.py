@@ -27,8 +27,8 @@ from bot.microsoft import GraphClient
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
+from bot.store import Repositories, open_store
 from bot.store.models import CaseRow, SubmissionRow
-from bot.store.store import Store
 
 BUDGET_MB = 200
 SOC = "C0BENCHSOC"
@@ -45,9 +45,9 @@ def memory_of(pid: int) -> tuple[float, float]:
     return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
 
 
-def progress(store: Store) -> tuple[int, int, int]:
+def progress(store: Repositories) -> tuple[int, int, int]:
     """(open checks, checks read at least once, cards posted)."""
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         open_checks = connection.execute(
             select(func.count()).select_from(SubmissionRow).where(SubmissionRow.state == "checking")
         ).scalar()
@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
             os.environ.pop(proxy, None)
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"
-        store = Store(database_url)
-        store.migrate()
+        store = open_store(database_url)
+        store.database.migrate()
         try:
             # Baseline: the same replica with nothing to do.
             idle, port = start_phishbot(environment, workdir, "idle")
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                         range(args.cases),
                     )
                 )
-            seed_open_url_cases(store.engine, [c["id"] for c in created])
+            seed_open_url_cases(store.database.engine, [c["id"] for c in created])
 
             replica, port = start_phishbot(environment, workdir, "replica")
             started = time.monotonic()
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             replica.terminate()
             replica.wait(timeout=30)
         finally:
-            store.close()
+            store.database.close()
             slack.stop()
             graph.stop()
 

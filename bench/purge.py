@@ -94,7 +94,7 @@ def run(method: str, mailboxes: int, workdir: Path) -> dict[str, float]:
     store = runtime.services.store
     try:
         slack.upload_file(REPORTER, INTAKE, "phish.eml", SAMPLE)
-        slack.wait_for(lambda: store.case_view(1).status is CaseStatus.VERDICT, timeout=60)
+        slack.wait_for(lambda: store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=60)
         card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
         if method == "auto (403)":
             graph.fail_next(REMEDIATE, status=403, times=100)
@@ -113,7 +113,7 @@ def run(method: str, mailboxes: int, workdir: Path) -> dict[str, float]:
         slack.submit_view(RESPONDER, view["id"], values)
         done = slack.wait_for(
             lambda: (
-                (r := store.case_view(1).remediation) is not None
+                (r := store.cases.case_view(1).remediation) is not None
                 and r.state in (RemediationState.DONE, RemediationState.PARTIAL, RemediationState.FAILED)
                 and r
             ),

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 services = build_services(settings)
                 try:
-                    services.store.migrate()
+                    services.store.database.migrate()
                     graph_client = services.graph
                     with ThreadPoolExecutor(max_workers=8) as pool:
                         created = list(
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         )
                     ids = [c["id"] for c in created]
-                    seed_open_url_cases(services.store.engine, ids)
+                    seed_open_url_cases(services.store.database.engine, ids)
                     refs = [("url", graph_id) for graph_id in ids]
                     naive_seconds = None
                     if size <= NAIVE_LIMIT:

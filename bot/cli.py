@@ -75,19 +75,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def migrate(settings) -> int:
-    from bot.store.store import Store
+    from bot.store import Database
 
-    store = Store(settings.database_url)
+    database = Database(settings.database_url)
     try:
-        problem = store.schema_problem()
+        problem = database.schema_problem()
         if problem is not None and problem[0] == "ahead":
             print(f"phishbot: {problem[1]}", file=sys.stderr)
             return 1
-        store.migrate()
-        print(f"database is at revision {store.schema_revision()}")
+        database.migrate()
+        print(f"database is at revision {database.schema_revision()}")
         return 0
     finally:
-        store.close()
+        database.close()
 
 
 def digest_command(settings, *, post: bool, channel: str | None) -> int:
@@ -98,12 +98,13 @@ def digest_command(settings, *, post: bool, channel: str | None) -> int:
 
     services = build_services(settings)
     try:
-        problem = services.store.schema_problem()
+        problem = services.database.schema_problem()
         if problem is not None:
             print(f"phishbot: {problem[1]}", file=sys.stderr)
             return 1
         digest = Digest(
-            services.store,
+            services.store.digests,
+            services.store.idempotency,
             services.slack,
             channel=channel or settings.digest_channel,
             timezone=settings.digest_timezone,

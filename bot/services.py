@@ -37,7 +37,7 @@ from bot.slack.authz import Authorizer
 from bot.slack.directory import SlackDirectory
 from bot.slack.files import SlackFiles
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import Store
+from bot.store import Database, Repositories, open_store
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     settings: Settings
-    store: Store
+    database: Database  # the schema, readiness and shutdown
+    store: Repositories  # every repository, each also handed to the services that use it
     slack: WebClient
     graph: GraphClient
     notifier: SlackNotifier
@@ -66,7 +67,7 @@ class Services:
     def close(self) -> None:
         self.graph.close()
         self.http.close()
-        self.store.close()
+        self.database.close()
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
@@ -101,9 +102,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     """`clock` is the time of every service: due work (`now()`) and the in-process caches (`monotonic()`:
     responder groups, people, a refused Mail.Read). A test moves it forward instead of waiting."""
     clock = clock if clock is not None else SystemClock()
-    store = Store(settings.database_url)
+    store = open_store(settings.database_url)
     metrics = Metrics()
-    metrics.watch_open_checks(store.open_check_count)
+    metrics.watch_open_checks(store.submissions.open_check_count)
     stopping = Stopping()
     slack = slack_client(settings, metrics)
     context = tls_context(settings)
@@ -123,10 +124,20 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     )
     http = httpx.Client(verify=context, proxy=settings.https_proxy, timeout=60, trust_env=False)
     directory = SlackDirectory(slack, clock=clock.monotonic)
-    notifier = SlackNotifier(slack, store, settings.soc_channel or "", language_of=directory.language_of)
+    notifier = SlackNotifier(
+        slack,
+        store.card_posts,
+        store.cases,
+        store.reporters,
+        settings.soc_channel or "",
+        language_of=directory.language_of,
+    )
     authorizer = Authorizer(slack, settings.responders, clock=clock.monotonic)
     follow_up = FollowUp(
-        store,
+        store.submissions,
+        store.cases,
+        store.reporters,
+        store.card_posts,
         graph,
         notifier,
         poll_schedule=settings.poll_schedule,
@@ -143,7 +154,8 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         max_bytes=settings.max_upload_mb * 1024 * 1024,
     )
     intake = Intake(
-        store=store,
+        cases=store.cases,
+        reporters=store.reporters,
         client=slack,
         notifier=notifier,
         follow_up=follow_up,
@@ -157,10 +169,18 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         metrics=metrics,
     )
     actions = CaseActions(
-        store=store, authorizer=authorizer, notifier=notifier, follow_up=follow_up, clock=clock
+        cases=store.cases,
+        submissions=store.submissions,
+        audit=store.audit,
+        authorizer=authorizer,
+        notifier=notifier,
+        follow_up=follow_up,
+        clock=clock,
     )
     remediation_runner = RemediationRunner(
-        store=store,
+        remediations=store.remediations,
+        cases=store.cases,
+        audit=store.audit,
         graph=graph,
         notifier=notifier,
         purge_method=settings.purge_method,
@@ -171,10 +191,19 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         clock=clock,
     )
     remediations = Remediations(
-        store=store, graph=graph, slack=slack, runner=remediation_runner, purge_method=settings.purge_method
+        remediations=store.remediations,
+        cases=store.cases,
+        card_posts=store.card_posts,
+        audit=store.audit,
+        graph=graph,
+        slack=slack,
+        runner=remediation_runner,
+        purge_method=settings.purge_method,
     )
     block_list = BlockList(
-        store=store,
+        block_requests=store.block_requests,
+        cases=store.cases,
+        audit=store.audit,
         graph=graph,
         notifier=notifier,
         slack=slack,
@@ -185,10 +214,17 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         clock=clock,
     )
     handover = HandoverPool()
-    reporter_requests = ReporterRequests(store=store, slack=slack, intake=intake, submit=handover.submit)
+    reporter_requests = ReporterRequests(
+        reporters=store.reporters,
+        idempotency=store.idempotency,
+        slack=slack,
+        intake=intake,
+        submit=handover.submit,
+    )
     sweep = Sweep(periodic_steps(follow_up, remediation_runner, block_list), clock=clock, stopping=stopping)
     return Services(
         settings=settings,
+        database=store.database,
         store=store,
         slack=slack,
         graph=graph,

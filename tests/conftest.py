@@ -314,13 +314,13 @@ def sqlite_url(tmp_path):
 def migrate_first(database_url: str) -> None:
     """What an operator does before starting replicas on PostgreSQL (`phishbot migrate`); SQLite migrates itself."""
     if database_url.startswith("postgresql"):
-        from bot.store.store import Store
+        from bot.store import open_store
 
-        store = Store(database_url)
+        store = open_store(database_url)
         try:
-            store.migrate()
+            store.database.migrate()
         finally:
-            store.close()
+            store.database.close()
 
 
 @pytest.fixture

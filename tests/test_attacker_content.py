@@ -64,7 +64,7 @@ def test_a_hostile_email_pings_no_one_links_nothing_and_contacts_no_host_from_it
 ):
     slack.upload_file(ALICE, INTAKE, "hostile.eml", HOSTILE)
     slack.wait_for(
-        lambda: bot.store.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=20
+        lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=20
     )
     sent = everything_slack_was_sent(slack)
     assert "Reset now" in sent  # the card really showed the subject
@@ -85,7 +85,7 @@ def test_a_hostile_email_pings_no_one_links_nothing_and_contacts_no_host_from_it
 
 def test_a_hostile_message_id_is_kept_as_one_string(bot, slack, graph):
     slack.upload_file(ALICE, INTAKE, "hostile.eml", HOSTILE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
-    message = bot.store.case_view(1).message
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    message = bot.store.cases.case_view(1).message
     assert message.message_id == "a\"b'c|d union EmailEvents@evil.example"
     assert message.dedupe_key == "mid:a\"b'c|d union emailevents@evil.example"

@@ -167,7 +167,7 @@ def test_a_slash_command_without_the_fields_slack_always_sends_is_400(bot, slack
     assert_refused_cleanly(slack.send_signed(repeated, FORM), {400})
     not_a_url = urlencode({**{k: v[0] for k, v in fields.items()}, "response_url": "not a url"}).encode()
     assert_refused_cleanly(slack.send_signed(not_a_url, FORM), {400})
-    assert bot.store.cases_reported_by(ALICE) == []
+    assert bot.store.reporters.cases_reported_by(ALICE) == []
 
 
 def test_a_slash_command_whose_trigger_has_expired_tells_the_person_to_run_it_again(bot, slack):

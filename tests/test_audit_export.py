@@ -10,24 +10,36 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.cli import main
+from bot.store import open_store
 from bot.store.models import AuditRow
-from bot.store.store import Store
 
 
 @pytest.fixture
 def audited(database_url, monkeypatch, tmp_path):
-    store = Store(database_url)
-    store.migrate()
-    store.audit(
-        "U0SAMSOC1", "report.purge", "allowed", case_id=1, detail="Member of responder group S0SECOPS01."
+    store = open_store(database_url)
+    store.database.migrate()
+    store.audit.record(
+        "U0SAMSOC1",
+        "report.purge",
+        "allowed",
+        case_id=1,
+        details={"reason": "Member of responder group S0SECOPS01."},
     )
-    store.audit(
-        "U0EVE0001", "report.purge", "refused", case_id=1, detail='=HYPERLINK("https://evil.example")'
+    store.audit.record(
+        "U0EVE0001",
+        "report.purge",
+        "refused",
+        case_id=1,
+        details={"reason": '=HYPERLINK("https://evil.example")'},
     )
-    store.audit(
-        "U0SAMSOC1", "report.purge", "done", case_id=1, detail="scope=message action=softDelete count=30"
+    store.audit.record(
+        "U0SAMSOC1",
+        "report.purge",
+        "done",
+        case_id=1,
+        details={"scope": "message", "action": "softDelete", "count": 30},
     )
-    with store._session() as session:  # one entry from last month, to be left out by --since
+    with store.database.session() as session:  # one entry from last month, to be left out by --since
         session.add(
             AuditRow(
                 at=datetime.now(UTC) - timedelta(days=40),
@@ -38,7 +50,7 @@ def audited(database_url, monkeypatch, tmp_path):
                 detail="",
             )
         )
-    store.close()
+    store.database.close()
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
     for name, value in {
         "SLACK_BOT_TOKEN": "xoxb-audit",

@@ -72,7 +72,7 @@ def start(slack, graph, tls, database_url, clock):
 
 def report_and_wait(slack, bot):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=20)
     # The card is final once it offers Resubmit next to Purge.
     finished = lambda m: ActionId.PURGE in str(m.blocks) and ActionId.RESUBMIT in str(m.blocks)  # noqa: E731
     return slack.wait_for(lambda: [m for m in slack.messages(SOC) if finished(m)])[0]
@@ -104,7 +104,7 @@ def group_lookups(slack) -> int:
 def audited(bot, actor: str) -> list[tuple[str, str, str]]:
     return [
         (e["action"], e["outcome"], e["detail"] or "")
-        for e in bot.store.audit_entries(1)
+        for e in bot.store.audit.entries(1)
         if e["actor"] == actor
     ]
 
@@ -139,7 +139,7 @@ def test_a_responder_removed_from_the_group_a_minute_ago_is_refused_and_audited(
     assert purge_forms_opened_for(slack, RESPONDER) == 1
     assert len(defender.hunting_queries) == hunting_before
     assert defender.remediated_pairs() == []
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
     assert len(graph.submissions) == 1
 
     # The audit log has the allowed click and both refusals, with the reason.
@@ -152,7 +152,7 @@ def test_a_responder_removed_from_the_group_a_minute_ago_is_refused_and_audited(
     )
     # ... and `phishbot audit` prints it.
     out = io.StringIO()
-    write_audit(bot.store.audit_entries(), "json", out)
+    write_audit(bot.store.audit.entries(), "json", out)
     printed = [(e["actor"], e["action"], e["outcome"]) for e in json.loads(out.getvalue())]
     assert (RESPONDER, ActionId.DISMISS, "refused") in printed and (
         RESPONDER,
@@ -215,7 +215,7 @@ def test_when_slack_cannot_list_the_group_a_member_is_refused(start, slack, grap
     [text] = slack.wait_for(lambda: said_to(slack, RESPONDER, COULD_NOT_CONFIRM))
     assert "Only Security responders" in text
     time.sleep(0.3)
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
     [refusal] = [entry for entry in audited(bot, RESPONDER) if entry[1] == "refused"]
     assert refusal[:2] == (ActionId.DISMISS, "refused") and COULD_NOT_CONFIRM in refusal[2]
 
@@ -225,6 +225,6 @@ def test_a_responder_listed_by_id_acts_while_slack_cannot_list_the_group(start, 
     card = report_and_wait(slack, bot)
     slack.fail_next("usergroups.users.list", status=500, times=10)
     slack.click(RESPONDER, ActionId.DISMISS, "1", card)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.DISMISSED)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.DISMISSED)
     assert (ActionId.DISMISS, "allowed", "Listed in PHISHBOT_RESPONDERS.") in audited(bot, RESPONDER)
     assert group_lookups(slack) == 0  # listed by id: Slack is not asked at all

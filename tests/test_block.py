@@ -48,7 +48,7 @@ def auto_bot(slack, graph, tls, database_url):
 
 def reported_card(slack, bot, sample=SAMPLE):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", sample)
-    bot.until(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT)
+    bot.until(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT)
     return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.BLOCK in str(m.blocks)])[0]
 
 
@@ -80,7 +80,9 @@ def test_a_responder_blocks_a_case_and_the_card_lists_created_and_skipped_entrie
         "no-reply@login-micros0ft-secure[.]example" in shown and "login-micros0ft-secure[.]example" in shown
     )
     slack.wait_for(
-        lambda: bot.store.case_view(1).blocks and bot.store.case_view(1).blocks[-1].state == "done",
+        lambda: (
+            bot.store.cases.case_view(1).blocks and bot.store.cases.case_view(1).blocks[-1].state == "done"
+        ),
         timeout=20,
     )
 
@@ -92,7 +94,7 @@ def test_a_responder_blocks_a_case_and_the_card_lists_created_and_skipped_entrie
     expires = datetime.fromisoformat(action["expirationDateTime"].replace("Z", "+00:00"))
     assert abs(expires - (datetime.now(UTC) + timedelta(days=90))) < timedelta(minutes=5)
 
-    results = graph.submissions[next(iter(b.submission_id for b in bot.store.case_view(1).blocks))][
+    results = graph.submissions[next(iter(b.submission_id for b in bot.store.cases.case_view(1).blocks))][
         "tenantAllowOrBlockListAction"
     ]["results"]
     created = {r["value"] for r in results if r["status"] == "succeeded"}
@@ -104,7 +106,7 @@ def test_a_responder_blocks_a_case_and_the_card_lists_created_and_skipped_entrie
         assert mrkdwn(value, 300) in text  # shown, defanged
     skipped_part = text[text.index("Skipped by Microsoft") :]
     assert mrkdwn("cdn.login-micros0ft-secure.example", 300) in skipped_part
-    outcomes = [(e["actor"], e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
+    outcomes = [(e["actor"], e["action"], e["outcome"]) for e in bot.store.audit.entries(1)]
     assert (RESPONDER, ActionId.BLOCK, "allowed") in outcomes and (
         RESPONDER,
         "report.block",
@@ -126,15 +128,15 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
     for expected in (1, 2):
         block(slack, card)
         bot.until(lambda n=expected: len(block_submissions(graph)) == n)
-        bot.until(lambda: bot.store.case_view(1).blocks[-1].state == "done")
+        bot.until(lambda: bot.store.cases.case_view(1).blocks[-1].state == "done")
         card = slack.messages(SOC)[0]
-    first_sent = min(t for t in bot.store.submission_times(1))
+    first_sent = min(t for t in bot.store.block_requests.submission_times(1))
 
     block(slack, card)  # the message's fourth submission in 24 hours
     notice = slack.wait_for(lambda: [e for e in slack.ephemerals if "scheduled" in e["text"]])[0]
     due = first_sent + timedelta(hours=24)
     assert f"{due:%Y-%m-%d %H:%M} UTC" in notice["text"] and "three times per 24 hours" in notice["text"]
-    pending = bot.store.case_view(1).blocks[-1]
+    pending = bot.store.cases.case_view(1).blocks[-1]
     assert pending.state == "scheduled" and abs(pending.not_before - due) < timedelta(seconds=1)
     for _ in range(3):
         bot.sweep(after=60)  # minutes later: still not sent
@@ -142,10 +144,10 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
     slack.wait_for(lambda: "waiting for Microsoft" in card_text(slack))
 
     bot.restart()  # the schedule is in the database
-    assert bot.store.case_view(1).blocks[-1].state == "scheduled"
-    assert bot.store.due_blocks(due + timedelta(seconds=1)) == [pending.block_id]
+    assert bot.store.cases.case_view(1).blocks[-1].state == "scheduled"
+    assert bot.store.block_requests.due_blocks(due + timedelta(seconds=1)) == [pending.block_id]
     assert len(block_submissions(graph)) == 2
-    assert [e["outcome"] for e in bot.store.audit_entries(1) if e["action"] == "report.block"].count(
+    assert [e["outcome"] for e in bot.store.audit.entries(1) if e["action"] == "report.block"].count(
         "scheduled"
     ) == 1
     bot.sweep(
@@ -156,16 +158,16 @@ def test_a_fourth_submission_of_the_message_within_24_hours_is_scheduled_not_sen
 
 def test_auto_block_blocks_a_phishing_verdict_once(auto_bot, slack, graph):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    auto_bot.until(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "done")
+    auto_bot.until(lambda: (b := auto_bot.store.cases.case_view(1).blocks) and b[0].state == "done")
     for _ in range(3):
         auto_bot.sweep(after=60)  # more rounds: no second automatic block
     [sent] = block_submissions(graph)
     assert sent.body["tenantAllowOrBlockListAction"]["action"] == "block"
-    [only] = auto_bot.store.case_view(1).blocks
+    [only] = auto_bot.store.cases.case_view(1).blocks
     assert only.automatic and only.requested_by == "phishbot"
     slack.wait_for(lambda: "Automatic block" in card_text(slack))
     audit = [
-        (e["actor"], e["outcome"]) for e in auto_bot.store.audit_entries(1) if e["action"] == "report.block"
+        (e["actor"], e["outcome"]) for e in auto_bot.store.audit.entries(1) if e["action"] == "report.block"
     ]
     assert ("phishbot", "scheduled") in audit and ("phishbot", "sent") in audit
 
@@ -176,11 +178,11 @@ def test_auto_block_never_blocks_a_simulation(auto_bot, slack, graph):
         b"Subject: Security awareness simulation: your password expires",
     )
     slack.upload_file(ALICE, INTAKE, "drill.eml", drill)
-    auto_bot.until(lambda: auto_bot.store.case_view(1).status is CaseStatus.VERDICT)
-    assert auto_bot.store.case_view(1).verdict.is_simulation
+    auto_bot.until(lambda: auto_bot.store.cases.case_view(1).status is CaseStatus.VERDICT)
+    assert auto_bot.store.cases.case_view(1).verdict.is_simulation
     for _ in range(3):
         auto_bot.sweep(after=60)  # more rounds
-    assert block_submissions(graph) == [] and auto_bot.store.case_view(1).blocks == ()
+    assert block_submissions(graph) == [] and auto_bot.store.cases.case_view(1).blocks == ()
 
 
 def test_auto_block_skips_a_verdict_flagged_as_simulation_whatever_its_category(auto_bot, slack, graph):
@@ -193,9 +195,9 @@ def test_auto_block_skips_a_verdict_flagged_as_simulation_whatever_its_category(
 
     graph.outcome = phishing_but_simulated
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    auto_bot.until(lambda: (b := auto_bot.store.case_view(1).blocks) and b[0].state == "skipped")
+    auto_bot.until(lambda: (b := auto_bot.store.cases.case_view(1).blocks) and b[0].state == "skipped")
     for _ in range(3):
         auto_bot.sweep(after=60)
     assert block_submissions(graph) == []
-    [entry] = [e for e in auto_bot.store.audit_entries(1) if e["action"] == "report.block"]
+    [entry] = [e for e in auto_bot.store.audit.entries(1) if e["action"] == "report.block"]
     assert (entry["actor"], entry["outcome"]) == ("phishbot", "skipped") and "simulation" in entry["detail"]

@@ -36,7 +36,7 @@ from bot.domain import CaseStatus, RemediationState
 from bot.sandbox.defender import DefenderTenant
 from bot.sandbox.graph_emulator import RecordedRequest, graph_error
 from bot.slack.contract import ActionId, ModalCallback
-from bot.store.store import Store
+from bot.store import open_store
 
 sqlite_pass_only = pytest.mark.skipif(
     suite_database() == "postgresql",
@@ -125,9 +125,9 @@ def lives(slack, graph, tls, tmp_path, database_url):
 
 @pytest.fixture
 def store(database_url):
-    opened = Store(database_url)
+    opened = open_store(database_url)
     yield opened
-    opened.close()
+    opened.database.close()
 
 
 def posts_to_microsoft(graph) -> list[RecordedRequest]:
@@ -146,13 +146,14 @@ def wait_until_done(slack, store, cases: int = 1) -> None:
     """Every case has its verdict, on its card, and its reporter (Alice) was told. A card being drawn right now is
     not dirty for a moment: the card's text is what says it was drawn."""
     slack.wait_for(
-        lambda: all(store.case_view(c).status is CaseStatus.VERDICT for c in range(1, cases + 1)), timeout=60
+        lambda: all(store.cases.case_view(c).status is CaseStatus.VERDICT for c in range(1, cases + 1)),
+        timeout=60,
     )
     slack.wait_for(
         lambda: (
             len(slack.dms(ALICE)) >= cases
             and len([m for m in slack.messages(SOC) if "Phishing" in m.text]) >= cases
-            and not store.dirty_cards()
+            and not store.card_posts.dirty_cards()
         ),
         timeout=30,
     )
@@ -164,7 +165,7 @@ def assert_each_case_told_once(slack, graph, store, cases: int = 1) -> None:
     cards_posted = slack.messages(SOC)
     assert len(cards_posted) == cases
     assert all("Phishing" in card.text for card in cards_posted)
-    assert sorted(store.card_location(c)[1] for c in range(1, cases + 1)) == sorted(
+    assert sorted(store.card_posts.card_location(c)[1] for c in range(1, cases + 1)) == sorted(
         c.ts for c in cards_posted
     )
     told = slack.dms(ALICE)
@@ -206,7 +207,7 @@ def test_kill_9_before_the_submissions_succeed_sends_each_once_after_a_restart(l
         slack.upload_file(ALICE, INTAKE, f"{marker}.eml", email(marker))
     slack.wait_for(lambda: all(hold.arrived.is_set() for hold in holds.values()), timeout=20)
     lives.kill()
-    assert [store.case_exists(c) for c in (1, 2, 3)] == [True] * 3  # recorded
+    assert [store.cases.case_exists(c) for c in (1, 2, 3)] == [True] * 3  # recorded
     assert graph.submissions == {}  # and none at Microsoft yet
     for hold in holds.values():
         hold.release()
@@ -242,7 +243,7 @@ def test_kill_9_while_the_card_is_posted_leaves_one_card(lives, slack, graph, st
     slack.upload_file(ALICE, INTAKE, "report.eml", SAMPLE)
     slack.wait_for(in_flight, timeout=20)
     lives.kill()
-    assert store.case_exists(1)
+    assert store.cases.case_exists(1)
 
     lives.start()
     wait_until_done(slack, store)
@@ -257,7 +258,7 @@ def test_kill_9_while_the_card_is_posted_leaves_one_card(lives, slack, graph, st
 @sqlite_pass_only
 @pytest.mark.xfail(
     strict=True,
-    reason="intake is not durable: between the ack and Store.open_case the report lives only in the work thread",
+    reason="intake is not durable: between the ack and Cases.open_case the report lives only in the work thread",
 )
 def test_kill_9_between_the_ack_and_the_case_being_recorded_loses_no_report(lives, slack, graph, store):
     lives.start()
@@ -271,7 +272,7 @@ def test_kill_9_between_the_ack_and_the_case_being_recorded_loses_no_report(live
 
     lives.start()
     try:
-        slack.wait_for(lambda: store.case_exists(1), timeout=5)
+        slack.wait_for(lambda: store.cases.case_exists(1), timeout=5)
     finally:
         lives.stop()
 
@@ -285,7 +286,8 @@ def test_kill_9_between_submission_and_verdict_still_delivers_one_card(lives, sl
     lives.start()
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(
-        lambda: store.case_view(1).status is CaseStatus.CHECKING and store.card_location(1), timeout=20
+        lambda: store.cases.case_view(1).status is CaseStatus.CHECKING and store.card_posts.card_location(1),
+        timeout=20,
     )
     assert len(graph.submissions) == 1
     lives.kill()
@@ -330,9 +332,9 @@ def test_kill_9_during_the_verdict_edits_the_card_once_and_tells_the_reporter_on
     slack.upload_file(ALICE, INTAKE, "report.eml", SAMPLE)
     slack.wait_for(
         lambda: (
-            store.case_view(1).status is CaseStatus.CHECKING
-            and store.card_location(1)
-            and not store.dirty_cards()
+            store.cases.case_view(1).status is CaseStatus.CHECKING
+            and store.card_posts.card_location(1)
+            and not store.card_posts.dirty_cards()
         ),
         timeout=20,
     )
@@ -400,7 +402,7 @@ def test_kill_9_during_a_purge_finishes_it_once_after_a_restart(lives, slack, gr
     defender.deliver(MESSAGE_ID, sender=SENDER, subject=SUBJECT, recipients=RECIPIENTS)
     lives.start()
     slack.upload_file(ALICE, INTAKE, "report.eml", SAMPLE)
-    slack.wait_for(lambda: store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    slack.wait_for(lambda: store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=20)
     card = slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
     slack.click(RESPONDER, ActionId.PURGE, "1", card)
     view = slack.wait_for(lambda: purge_modal(slack))
@@ -413,11 +415,13 @@ def test_kill_9_during_a_purge_finishes_it_once_after_a_restart(lives, slack, gr
     lives.kill()
     for held in holds:
         held.release()
-    assert store.case_view(1).remediation.state in (RemediationState.FINDING, RemediationState.RUNNING)
+    assert store.cases.case_view(1).remediation.state in (RemediationState.FINDING, RemediationState.RUNNING)
 
     lives.start()
     remediation = slack.wait_for(
-        lambda: (r := store.case_view(1).remediation) is not None and r.state is RemediationState.DONE and r,
+        lambda: (
+            (r := store.cases.case_view(1).remediation) is not None and r.state is RemediationState.DONE and r
+        ),
         timeout=60,
     )
     slack.wait_for(lambda: f"{len(RECIPIENTS)} of {len(RECIPIENTS)} removed" in card_text(slack), timeout=30)
@@ -434,7 +438,7 @@ def test_kill_9_during_a_purge_finishes_it_once_after_a_restart(lives, slack, gr
         moved = [r for r in graph.batch_requests() if r.path.endswith("/move") and r.status == 201]
         assert len(moved) == len(RECIPIENTS)  # each copy moved once
     assert len(slack.messages(SOC)) == 1 and len(soc_posts(slack)) == 1
-    done = [e for e in store.audit_entries(1) if (e["action"], e["outcome"]) == ("report.purge", "done")]
+    done = [e for e in store.audit.entries(1) if (e["action"], e["outcome"]) == ("report.purge", "done")]
     assert len(done) == 1
 
 
@@ -540,7 +544,7 @@ def test_postgresql_restarted_under_load_every_case_completes_once(
     url = restartable_postgres.url
     migrate_first(url)
     lives = Lives(slack, bot_environment(slack, graph, tls, url), tmp_path)
-    store = Store(url)
+    store = open_store(url)
     try:
         lives.start()
         restart = threading.Thread(target=restartable_postgres.restart, name="pg_ctl restart")
@@ -562,9 +566,9 @@ def test_postgresql_restarted_under_load_every_case_completes_once(
     finally:
         lives.close()
 
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         statuses = [r[0] for r in connection.exec_driver_sql("SELECT status FROM cases").all()]
-    store.close()
+    store.database.close()
     assert statuses == [CaseStatus.VERDICT.value] * REPORTS
     assert len(graph.submissions) == REPORTS  # one each, none twice
     assert len(slack.messages(SOC)) == REPORTS  # one card each

@@ -31,7 +31,7 @@ def test_a_certificate_credential_signs_in_and_the_report_completes(slack, tls, 
     )
     try:
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-        slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=15)
+        slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=15)
         token_posts = [r for r in graph.requests if r.path.endswith("/oauth2/v2.0/token")]
         assert token_posts and all("client_assertion" in r.body for r in token_posts)
         assert all("client_secret" not in r.body for r in token_posts)
@@ -48,10 +48,10 @@ def test_no_secret_reaches_a_log_line(slack, graph, tls, database_url, caplog):
         graph.fail_next("POST /beta/security/threatSubmission/emailThreats", status=503)
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
         slack.wait_for(
-            lambda: bot.store.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=15
+            lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=15
         )
         slack.slash_command(ALICE, "https://evil.example/login", channel_id=INTAKE)
-        slack.wait_for(lambda: bot.store.case_view(2).status is CaseStatus.VERDICT, timeout=15)
+        slack.wait_for(lambda: bot.store.cases.case_view(2).status is CaseStatus.VERDICT, timeout=15)
     finally:
         bot.stop()
     access_tokens = set(graph.issued_tokens)

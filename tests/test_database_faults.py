@@ -28,4 +28,4 @@ def test_a_report_the_database_cannot_record_is_answered_with_a_clear_message(
 
     # The bot kept serving: the same report, sent again, becomes a case.
     slack.slash_command(ALICE, "https://evil.example/login", channel_id=INTAKE)
-    slack.wait_for(lambda: bot.runtime.services.store.case_exists(1))
+    slack.wait_for(lambda: bot.runtime.services.store.cases.case_exists(1))

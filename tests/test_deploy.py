@@ -8,7 +8,7 @@ from conftest import bot_environment, migrate_first
 from processes import BotProcess, run_cli
 from sqlalchemy import create_engine, text
 
-from bot.store.store import Store
+from bot.store import Database, open_store
 
 
 def set_revision(database_url: str, revision: str) -> None:
@@ -41,9 +41,9 @@ def test_a_database_ahead_of_the_code_is_refused_with_one_clear_line(
     slack, graph, tls, database_url, tmp_path
 ):
     migrate_first(database_url)
-    store = Store(database_url)
-    store.migrate()
-    store.close()
+    store = open_store(database_url)
+    store.database.migrate()
+    store.database.close()
     set_revision(database_url, "9999_from_the_future")
     environment = bot_environment(slack, graph, tls, database_url)
     result = run_cli(["run"], {**environment, "PORT": "0"}, tmp_path)
@@ -62,35 +62,35 @@ def test_postgresql_must_be_migrated_by_phishbot_migrate_before_run(
     refused = run_cli(["run"], {**environment, "PORT": "0"}, tmp_path)
     assert refused.returncode == 1
     assert "run `phishbot migrate` first" in refused.stdout + refused.stderr
-    store = Store(postgres_url)
-    assert store.schema_revision() is None  # run did not migrate it
-    store.close()
+    store = open_store(postgres_url)
+    assert store.database.schema_revision() is None  # run did not migrate it
+    store.database.close()
 
     migrated = run_cli(["migrate"], environment, tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert f"database is at revision {Store.head_revision()}" in migrated.stdout
+    assert f"database is at revision {Database.head_revision()}" in migrated.stdout
 
     bot = BotProcess(environment, tmp_path / "bot.log").wait_ready()
     assert bot.terminate() < 30
 
 
 def test_a_database_behind_the_code_names_the_command_to_run(database_url):
-    store = Store(database_url)
+    store = open_store(database_url)
     try:
-        store.migrate()
+        store.database.migrate()
         set_revision(database_url, "0001")
-        if Store.head_revision() == "0001":
+        if Database.head_revision() == "0001":
             pytest.skip("only one revision exists")
-        kind, words = store.schema_problem()
+        kind, words = store.database.schema_problem()
         assert kind == "behind"
         assert words.startswith("the database schema is at revision 0001 and this phishbot needs")
         assert "run `phishbot migrate`" in words
     finally:
-        store.close()
+        store.database.close()
 
 
 def test_sqlite_run_brings_an_empty_schema_up_to_date_itself(bot, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL is migrated by `phishbot migrate` (the fixture does it)")
     # The `bot` fixture starts the real Runtime; on SQLite it was given an empty file.
-    assert bot.store.schema_revision() == Store.head_revision()
+    assert bot.store.database.schema_revision() == Database.head_revision()

@@ -16,7 +16,8 @@ from bot.cases.digest import GROUPS, Digest, _count
 from bot.config import Settings
 from bot.domain import CaseKind, Category, Verdict
 from bot.services import slack_client
-from bot.store.store import NewReport, Store
+from bot.store import NewReport, Repositories, open_store, read_details
+from bot.store.models import AuditRow
 
 DIGEST = "C0DIGEST01"
 COLORS = {name: color for name, _, color in GROUPS}
@@ -36,41 +37,60 @@ def report(url: str, reporter: str) -> NewReport:
     )
 
 
-def finish(store: Store, submission_id: int, category: str | None) -> None:
-    store.claim_send(submission_id)
-    store.record_sent(submission_id, f"ms-{submission_id}", datetime.now(UTC), None)
+def finish(store: Repositories, submission_id: int, category: str | None) -> None:
+    store.submissions.claim_send(submission_id)
+    store.submissions.record_sent(submission_id, f"ms-{submission_id}", datetime.now(UTC), None)
     if category is not None:
         verdict = Verdict(status="succeeded", category=category, detail="itemFoundMalicious")
-        store.record_check(submission_id, verdict, next_check_at=None)
+        store.submissions.record_check(submission_id, verdict, next_check_at=None)
+
+
+def write_old_audit_row(store: Repositories, case_id: int, action: str, detail: str) -> None:
+    with store.database.session() as session:
+        session.add(
+            AuditRow(
+                at=datetime.now(UTC),
+                actor=RESPONDER,
+                action=action,
+                case_id=case_id,
+                outcome="done",
+                detail=detail,
+            )
+        )
 
 
 @pytest.fixture
 def week(database_url):
     """A week of work: four cases (two threats, one clean, one waiting), five reports, two purges, a click."""
     migrate_first(database_url)
-    store = Store(database_url)
-    store.migrate()
-    a = store.open_case(report("https://a.example/", ALICE))
-    b = store.open_case(report("https://b.example/", BOB))
-    store.open_case(report("https://b.example/", ALICE))  # Alice joins Bob's case
-    c = store.open_case(report("https://c.example/", BOB))
-    d = store.open_case(report("https://d.example/", ALICE))
+    store = open_store(database_url)
+    store.database.migrate()
+    a = store.cases.open_case(report("https://a.example/", ALICE))
+    b = store.cases.open_case(report("https://b.example/", BOB))
+    store.cases.open_case(report("https://b.example/", ALICE))  # Alice joins Bob's case
+    c = store.cases.open_case(report("https://c.example/", BOB))
+    d = store.cases.open_case(report("https://d.example/", ALICE))
     finish(store, a.submission_id, "phishing")
     finish(store, b.submission_id, "malware")
     finish(store, c.submission_id, "noThreatsFound")
     finish(store, d.submission_id, None)  # sent, no verdict yet
-    store.audit(RESPONDER, "report.purge", "allowed", case_id=a.case_id)
-    store.audit(RESPONDER, "report.purge", "done", case_id=a.case_id, detail="count=12 softDelete defender")
-    store.audit(RESPONDER, "report.purge", "done", case_id=b.case_id, detail='{"count": 3}')
-    store.audit(RESPONDER, "report.purge", "failed", case_id=b.case_id, detail="count=40")
-    store.audit(RESPONDER, "report.who_clicked", "done", case_id=a.case_id, detail="2 clicks by 2 users")
+    store.audit.record(RESPONDER, "report.purge", "allowed", case_id=a.case_id)
+    store.audit.record(
+        RESPONDER, "report.purge", "done", case_id=a.case_id, details={"count": 12, "method": "defender"}
+    )
+    store.audit.record(RESPONDER, "report.purge", "failed", case_id=b.case_id, details={"count": 40})
+    # Entries written before details had fields: free text (and early JSON text), read as before.
+    write_old_audit_row(store, b.case_id, "report.purge", '{"count": 3}')
+    write_old_audit_row(store, a.case_id, "report.who_clicked", "2 clicks by 2 users")
     yield store
-    store.close()
+    store.database.close()
 
 
 def test_digest_now_posts_the_numbers_and_a_chart_of_reports_per_day(slack, graph, tls, week, tmp_path):
     slack.add_channel(DIGEST, "phish-stats")
-    environment = bot_environment(slack, graph, tls, week.database_url, PHISHBOT_DIGEST_CHANNEL=DIGEST)
+    environment = bot_environment(
+        slack, graph, tls, week.database.database_url, PHISHBOT_DIGEST_CHANNEL=DIGEST
+    )
     result = run_cli(["digest", "--now"], environment, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"digest posted to {DIGEST}" in result.stdout
@@ -94,7 +114,7 @@ def test_digest_now_posts_the_numbers_and_a_chart_of_reports_per_day(slack, grap
 
 
 def test_digest_without_now_shows_it_and_posts_nothing(slack, graph, tls, week, tmp_path):
-    environment = bot_environment(slack, graph, tls, week.database_url)
+    environment = bot_environment(slack, graph, tls, week.database.database_url)
     result = run_cli(["digest"], environment, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "*Reports received:* 5" in result.stdout and "not posted" in result.stdout
@@ -105,8 +125,8 @@ def test_the_scheduled_digest_is_posted_once_per_fire_time_and_retried_after_a_f
     slack, graph, tls, week
 ):
     slack.add_channel(DIGEST, "phish-stats")
-    settings = Settings(**bot_environment(slack, graph, tls, week.database_url))
-    digest = Digest(week, slack_client(settings), channel=DIGEST)
+    settings = Settings(**bot_environment(slack, graph, tls, week.database.database_url))
+    digest = Digest(week.digests, week.idempotency, slack_client(settings), channel=DIGEST)
     fire = datetime.now(UTC).replace(microsecond=0)
 
     slack.scopes = [s for s in slack.scopes if s != "files:write"]
@@ -122,12 +142,19 @@ def test_the_scheduled_digest_is_posted_once_per_fire_time_and_retried_after_a_f
     assert len(slack.messages(DIGEST)) == 2
 
 
-def test_counts_are_read_from_what_the_audit_detail_says():
-    assert _count('{"count": 7}') == 7
-    assert _count("count=12 softDelete") == 12
-    assert _count("moved 3 messages in 2 mailboxes") == 3
-    assert _count("2 clicks") == 2
-    assert _count("nothing") == 0
+def test_counts_are_read_from_the_count_field_of_the_audit_details():
+    assert _count({"count": 12, "method": "defender", "of": 30}) == 12
+    assert _count({"remediation": 4, "failed": 2}) == 0  # no count field: no number is guessed
+    assert _count({}) == 0
+
+
+def test_counts_of_entries_written_as_free_text_are_read_as_before():
+    assert _count(read_details('{"count": 7}')) == 7
+    assert _count(read_details("count=12 softDelete")) == 12
+    assert _count(read_details("moved 3 messages in 2 mailboxes")) == 3
+    assert _count(read_details("2 clicks")) == 2
+    assert _count(read_details("nothing")) == 0
+    assert _count(read_details("")) == 0
 
 
 def test_the_chart_is_a_valid_png_whose_bars_stack_in_proportion():

@@ -49,7 +49,7 @@ def submitted_mime(request) -> bytes:
 
 def wait_case(slack, bot, case_id: int, statuses=FINISHED, timeout: float = 15.0):
     return slack.wait_for(
-        lambda: (view := bot.store.case_view(case_id)).status in statuses and view, timeout=timeout
+        lambda: (view := bot.store.cases.case_view(case_id)).status in statuses and view, timeout=timeout
     )
 
 
@@ -147,8 +147,8 @@ def test_shortcut_in_a_thread_on_a_message_with_an_email_file(bot, slack, graph,
     if kind == "msg":
         submitted = message_from_bytes(submitted_mime(sent))
         assert submitted["Subject"] == "Your invoice is overdue"
-        assert "https://pay.evil.example/invoice" in bot.store.case_view(1).message.urls
-        assert "converted from an Outlook .msg file" in bot.store.case_view(1).message.flags
+        assert "https://pay.evil.example/invoice" in bot.store.cases.case_view(1).message.urls
+        assert "converted from an Outlook .msg file" in bot.store.cases.case_view(1).message.flags
     slack.wait_for(lambda: "Security has your report" in responses_text(slack))
 
 
@@ -337,7 +337,7 @@ def test_email_app_from_an_address_no_slack_user_has(bot, slack, graph):
     assert all(
         not str(c.args.get("users", "")).startswith("mail:") for c in slack.calls_to("conversations.open")
     )
-    assert bot.store.cases_with_untold_reporters() == []
+    assert bot.store.reporters.cases_with_untold_reporters() == []
 
 
 # --- the modal: pick from my recent emails -------------------------------------------------------------------
@@ -439,7 +439,7 @@ def test_fifty_reporters_of_one_message_make_one_submission_and_one_card(bot, sl
         slack.add_user(user_id, name=user_id.lower(), email=f"{user_id.lower()}@contoso.example")
     for user_id in reporters:
         slack.upload_file(user_id, INTAKE, "phish.eml", PHISH)
-    slack.wait_for(lambda: len(bot.store.case_view(1).reporters) == 50, timeout=60)
+    slack.wait_for(lambda: len(bot.store.cases.case_view(1).reporters) == 50, timeout=60)
     view = wait_case(slack, bot, 1, timeout=30)
     assert len(email_submissions(graph)) == 1
     assert set(view.reporters) == set(reporters)
@@ -458,7 +458,7 @@ def test_a_reporter_joining_a_finished_case_is_thanked_and_told_the_verdict(bot,
     assert "already reported" in ack["text"] and "malicious" in ack["text"]
     assert len(email_submissions(graph)) == 1
     # The acknowledgement carried the outcome: no second message with it.
-    assert bot.store.cases_with_untold_reporters() == []
+    assert bot.store.reporters.cases_with_untold_reporters() == []
     assert slack.dms(BOB) == []
 
 
@@ -470,7 +470,7 @@ def test_the_same_file_uploaded_again_creates_nothing_new(bot, slack, graph):
     assert "already reported this" in ephemerals_to(slack, ALICE)[1]["text"]
     wait_case(slack, bot, 1)
     assert len(email_submissions(graph)) == 1
-    assert bot.store.case_view(1).reporters == (ALICE,)
+    assert bot.store.cases.case_view(1).reporters == (ALICE,)
 
 
 # --- the reporter's language ----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ def submissions(graph, kind: str):
 def wait_case(slack, bot, case_id: int, statuses=FINISHED, timeout: float = 15.0):
     """Sweeps at moved-on times until the case is in one of `statuses`: poll gaps are skipped, not waited out."""
     return bot.until(
-        lambda: (view := bot.store.case_view(case_id)).status in statuses and view, timeout=timeout
+        lambda: (view := bot.store.cases.case_view(case_id)).status in statuses and view, timeout=timeout
     )
 
 
@@ -98,7 +98,7 @@ def test_a_second_reporter_joins_the_case_and_microsoft_is_not_asked_twice(bot, 
     slack.wait_for(lambda: ephemerals_to(slack, BOB))
     wait_case(slack, bot, 1)
     assert len(submissions(graph, "emailThreats")) == 1
-    assert bot.store.case_view(1).reporters == (ALICE, BOB)
+    assert bot.store.cases.case_view(1).reporters == (ALICE, BOB)
     assert "already reported" in ephemerals_to(slack, BOB)[0]["text"]
     slack.wait_for(lambda: slack.dms(ALICE) and slack.dms(BOB))
     assert len(slack.messages(SOC)) == 1
@@ -128,7 +128,7 @@ def test_files_outside_intake_channels_and_other_types_are_ignored(bot, slack, g
     # A report that counts, sent after them: by the time its case is finished, the others were long handled.
     slack.upload_file(BOB, INTAKE, "real.eml", SAMPLE)
     wait_case(slack, bot, 1)
-    assert bot.store.cases_reported_by(ALICE) == []
+    assert bot.store.reporters.cases_reported_by(ALICE) == []
     assert len(submissions(graph, "emailThreats")) == 1
 
 
@@ -174,21 +174,21 @@ def test_a_non_responder_cannot_resubmit_or_dismiss(bot, slack, graph):
     slack.wait_for(
         lambda: len([r for r in slack.responses if "Only Security responders" in r.get("text", "")]) == 3
     )
-    refused = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
+    refused = [e for e in bot.store.audit.entries(1) if e["outcome"] == "refused"]
     # The clicks are handled concurrently: compare without order.
     assert sorted((e["actor"], e["action"]) for e in refused) == sorted(
         [(OUTSIDER, ActionId.RESUBMIT), (OUTSIDER, ActionId.DISMISS), (OUTSIDER, ActionId.RESUBMIT_NOW)]
     )
     assert len(submissions(graph, "emailThreats")) == 1
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
 
 
 def test_a_button_naming_another_case_is_refused_and_audited(bot, slack, graph):
     _finished_card(slack, bot)
     for value in ("999", "1; DROP TABLE cases", "", "-1"):
         slack.forge_click(RESPONDER, ActionId.DISMISS, value, SOC)
-    slack.wait_for(lambda: len([e for e in bot.store.audit_entries() if e["outcome"] == "refused"]) == 4)
-    assert bot.store.case_view(1).status is CaseStatus.VERDICT
+    slack.wait_for(lambda: len([e for e in bot.store.audit.entries() if e["outcome"] == "refused"]) == 4)
+    assert bot.store.cases.case_view(1).status is CaseStatus.VERDICT
 
 
 def test_a_responder_resubmits_within_a_day_only_after_choosing(bot, slack, graph):
@@ -203,9 +203,9 @@ def test_a_responder_resubmits_within_a_day_only_after_choosing(bot, slack, grap
     slack.click_ephemeral(RESPONDER, ActionId.RESUBMIT_NOW, "1", SOC)
     slack.wait_for(lambda: len(submissions(graph, "emailThreats")) == 2)
     wait_case(slack, bot, 1, statuses={CaseStatus.VERDICT})
-    actions = [a.action for a in bot.store.case_view(1).actions]
+    actions = [a.action for a in bot.store.cases.case_view(1).actions]
     assert actions == ["resubmitted"]
-    allowed = [e for e in bot.store.audit_entries(1) if e["actor"] == RESPONDER and e["outcome"] == "allowed"]
+    allowed = [e for e in bot.store.audit.entries(1) if e["actor"] == RESPONDER and e["outcome"] == "allowed"]
     assert [e["action"] for e in allowed] == [ActionId.RESUBMIT, ActionId.RESUBMIT_NOW]
 
 
@@ -214,10 +214,10 @@ def test_a_scheduled_resubmission_is_durable_across_a_restart(bot, slack, graph)
     slack.click(RESPONDER, ActionId.RESUBMIT, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if ActionId.RESUBMIT_LATER in str(r.get("blocks"))])
     slack.click_ephemeral(RESPONDER, ActionId.RESUBMIT_LATER, "1", SOC)
-    slack.wait_for(lambda: bot.store.case_view(1).resubmit_due_at is not None)
-    due = bot.store.case_view(1).resubmit_due_at
+    slack.wait_for(lambda: bot.store.cases.case_view(1).resubmit_due_at is not None)
+    due = bot.store.cases.case_view(1).resubmit_due_at
     bot.restart()
-    view = bot.store.case_view(1)
+    view = bot.store.cases.case_view(1)
     assert view.resubmit_due_at == due
     assert [a.action for a in view.actions] == ["resubmit_scheduled"]
     assert len(submissions(graph, "emailThreats")) == 1
@@ -236,7 +236,7 @@ def test_dismiss_tells_every_reporter(bot, slack, graph):
     wait_case(slack, bot, 1, statuses={CaseStatus.DISMISSED})
     dms = slack.wait_for(lambda: len(slack.dms(ALICE)) == 2 and slack.dms(ALICE))
     assert "isn't a threat" in dms[-1].text
-    assert [a.action for a in bot.store.case_view(1).actions] == ["dismissed"]
+    assert [a.action for a in bot.store.cases.case_view(1).actions] == ["dismissed"]
 
 
 def test_healthz_and_readyz(bot, slack):

@@ -40,7 +40,7 @@ def test_metrics_count_reports_verdicts_and_the_calls_behind_them(bot, slack, gr
     slack.fail_next("chat.postMessage", status=500, retry_after=None)  # retried by slack-sdk
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(
-        lambda: bot.store.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=20
+        lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=20
     )
 
     samples = scrape(bot.port)
@@ -70,7 +70,7 @@ def test_metrics_count_reports_verdicts_and_the_calls_behind_them(bot, slack, gr
 def test_open_checks_come_from_the_database(bot, slack, graph):
     graph.verdict_after = 30.0
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.CHECKING)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.CHECKING)
     assert value(scrape(bot.port), "phishbot_open_checks") == 1
 
 
@@ -86,9 +86,9 @@ def test_every_log_line_of_a_cases_work_carries_its_case_id(bot, slack, graph):
     try:
         graph.fail_next(EMAIL_POST, status=400, body=b'{"error":{"code":"BadRequest","message":"Invalid"}}')
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-        slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED, timeout=20)
+        slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.FAILED, timeout=20)
         slack.upload_file(ALICE, INTAKE, "b.eml", SAMPLE.replace(b"Message-ID: <", b"Message-ID: <second-"))
-        slack.wait_for(lambda: bot.store.case_view(2).status is CaseStatus.VERDICT, timeout=20)
+        slack.wait_for(lambda: bot.store.cases.case_view(2).status is CaseStatus.VERDICT, timeout=20)
     finally:
         root.removeHandler(handler)
         root.setLevel(level)

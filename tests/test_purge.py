@@ -43,7 +43,7 @@ def defender(graph):
 
 def report_and_wait(slack, bot):
     slack.upload_file(ALICE, INTAKE, "suspicious.eml", SAMPLE)
-    bot.until(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT)
+    bot.until(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT)
     return slack.wait_for(lambda: [m for m in slack.messages(SOC) if ActionId.PURGE in str(m.blocks)])[0]
 
 
@@ -75,7 +75,7 @@ def wait_remediation(
     slack, bot, states=(RemediationState.DONE, RemediationState.PARTIAL, RemediationState.FAILED)
 ):
     return bot.until(
-        lambda: (r := bot.store.case_view(1).remediation) is not None and r.state in states and r
+        lambda: (r := bot.store.cases.case_view(1).remediation) is not None and r.state in states and r
     )
 
 
@@ -98,11 +98,11 @@ def test_a_responder_purges_a_message_from_30_mailboxes_with_defender(bot, slack
     slack.wait_for(lambda: "30 of 30 removed" in card_text(slack))
     assert "action-center/history" in card_text(slack)
     assert network_message_id in card_text(slack)  # for Threat Explorer
-    audit = [(e["action"], e["outcome"]) for e in bot.store.audit_entries(1) if e["actor"] == RESPONDER]
+    audit = [(e["action"], e["outcome"]) for e in bot.store.audit.entries(1) if e["actor"] == RESPONDER]
     assert (ActionId.PURGE, "allowed") in audit and (ModalCallback.PURGE, "allowed") in audit
     assert ("report.purge", "done") in audit
     done = next(
-        e for e in bot.store.audit_entries(1) if (e["action"], e["outcome"]) == ("report.purge", "done")
+        e for e in bot.store.audit.entries(1) if (e["action"], e["outcome"]) == ("report.purge", "done")
     )
     assert (
         "scope=message" in done["detail"]
@@ -132,7 +132,7 @@ def test_with_remediate_refused_403_the_mailbox_api_removes_the_same_30_copies(b
     assert all(m.body == {"destinationId": "recoverableitemsdeletions"} for m in moves)
     assert_at_most_four_per_mailbox_per_batch(graph)
     slack.wait_for(lambda: "30 of 30 removed" in card_text(slack))
-    outcomes = [(e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
+    outcomes = [(e["action"], e["outcome"]) for e in bot.store.audit.entries(1)]
     assert ("report.purge", "fallback") in outcomes and ("report.purge", "done") in outcomes
 
 
@@ -218,7 +218,7 @@ def test_a_non_responders_click_changes_nothing_and_is_audited(bot, slack, graph
         lambda: len([r for r in slack.responses if "Only Security responders" in r.get("text", "")]) == 2
     )
     refused = sorted(
-        (e["actor"], e["action"]) for e in bot.store.audit_entries(1) if e["outcome"] == "refused"
+        (e["actor"], e["action"]) for e in bot.store.audit.entries(1) if e["outcome"] == "refused"
     )
     assert refused == sorted([(OUTSIDER, ActionId.PURGE), (OUTSIDER, ActionId.RESTORE)])
     assert_nothing_changed(slack, bot, defender)
@@ -229,7 +229,7 @@ def test_a_click_while_slack_cannot_list_the_responder_group_is_refused(bot, sla
     slack.fail_next("usergroups.users.list", status=500, times=20)
     slack.click(RESPONDER, ActionId.PURGE, "1", card)
     slack.wait_for(lambda: [r for r in slack.responses if "could not confirm" in r.get("text", "")])
-    [entry] = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
+    [entry] = [e for e in bot.store.audit.entries(1) if e["outcome"] == "refused"]
     assert (entry["actor"], entry["action"]) == (RESPONDER, ActionId.PURGE)
     assert_nothing_changed(slack, bot, defender)
 
@@ -240,8 +240,8 @@ def test_a_click_on_a_simulation_verdict_changes_nothing_and_says_why(bot, slack
         b"Subject: Security awareness simulation: your password expires",
     )
     slack.upload_file(ALICE, INTAKE, "drill.eml", simulation)
-    bot.until(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT)
-    assert bot.store.case_view(1).verdict.is_simulation
+    bot.until(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT)
+    assert bot.store.cases.case_view(1).verdict.is_simulation
     [card] = slack.wait_for(
         lambda: [m for m in slack.messages(SOC) if "Purge and Block are off" in str(m.blocks)]
     )
@@ -249,7 +249,7 @@ def test_a_click_on_a_simulation_verdict_changes_nothing_and_says_why(bot, slack
     # The button is not shown; a click on it anyway (an old card, a crafted request) is judged on the server.
     slack.forge_click(RESPONDER, ActionId.PURGE, "1", SOC)
     slack.wait_for(lambda: [r for r in slack.responses if "phishing simulation" in r.get("text", "")])
-    refused = [e for e in bot.store.audit_entries(1) if e["outcome"] == "refused"]
+    refused = [e for e in bot.store.audit.entries(1) if e["outcome"] == "refused"]
     assert [(e["actor"], e["action"]) for e in refused] == [(RESPONDER, "report.purge")]
     assert "simulation" in refused[0]["detail"]
     assert_nothing_changed(slack, bot, defender)
@@ -258,7 +258,7 @@ def test_a_click_on_a_simulation_verdict_changes_nothing_and_says_why(bot, slack
 def assert_nothing_changed(slack, bot, defender):
     # What a wrongly accepted click would do runs after the ack, on the handover pool: let it finish.
     slack.wait_for(lambda: bot.runtime.services.handover.in_flight == 0)
-    assert bot.store.case_view(1).remediations == ()
+    assert bot.store.cases.case_view(1).remediations == ()
     assert defender.hunting_queries == [] and defender.remediated_pairs() == []
     assert all(folders == ["inbox"] for folders in defender.copies(MESSAGE_ID).values())
     assert [c for c in slack.calls if c.method == "views.open"] == []
@@ -286,10 +286,10 @@ def test_two_purge_submissions_50_ms_apart_make_one_remediation(bot, slack, grap
         thread.join()
     wait_remediation(slack, bot)
     slack.wait_for(lambda: [e for e in slack.ephemerals if "Already running" in e["text"]])
-    assert len(bot.store.case_view(1).remediations) == 1
+    assert len(bot.store.cases.case_view(1).remediations) == 1
     assert len(defender.remediated_pairs()) == 30
     refused = [
-        e for e in bot.store.audit_entries(1) if (e["action"], e["outcome"]) == ("report.purge", "refused")
+        e for e in bot.store.audit.entries(1) if (e["action"], e["outcome"]) == ("report.purge", "refused")
     ]
     assert len(refused) == 1 and "Already running" in refused[0]["detail"]
 
@@ -297,13 +297,13 @@ def test_two_purge_submissions_50_ms_apart_make_one_remediation(bot, slack, grap
 def test_a_hostile_message_id_reaches_hunting_as_one_escaped_literal(bot, slack, graph, defender):
     from bot.domain import CaseKind, Category, ReportedMessage
     from bot.email.parsing import parse_message
-    from bot.store.store import NewReport
+    from bot.store import NewReport
 
     hostile = "a\"b'c|d\nunion EmailEvents@x"  # as the parser keeps it: without the angle brackets
     defender.deliver(f"<{hostile}>", sender=SENDER, subject=SUBJECT, recipients=["victim@contoso.example"])
     parsed = parse_message(SAMPLE)
     message = ReportedMessage(**{**parsed.__dict__, "message_id": hostile})
-    bot.store.open_case(
+    bot.store.cases.open_case(
         NewReport(
             dedupe_key="mid:hostile",
             kind=CaseKind.EMAIL,
@@ -353,7 +353,8 @@ def test_restore_moves_the_purged_copies_back_to_the_inbox(bot, slack, graph, de
     slack.click(RESPONDER, ActionId.RESTORE, "1", card)
     bot.until(
         lambda: (
-            (r := bot.store.case_view(1).remediation).kind == "restore" and r.state is RemediationState.DONE
+            (r := bot.store.cases.case_view(1).remediation).kind == "restore"
+            and r.state is RemediationState.DONE
         )
     )
     assert all(folders == ["inbox"] for folders in defender.copies(MESSAGE_ID).values())
@@ -361,7 +362,7 @@ def test_restore_moves_the_purged_copies_back_to_the_inbox(bot, slack, graph, de
     assert actions == ["moveToDeletedItems"] * 30 + ["moveToInbox"] * 30
     slack.wait_for(lambda: "30 of 30 back in the Inbox" in card_text(slack))
     assert ActionId.RESTORE not in card_text(slack)
-    assert ("report.restore", "done") in [(e["action"], e["outcome"]) for e in bot.store.audit_entries(1)]
+    assert ("report.restore", "done") in [(e["action"], e["outcome"]) for e in bot.store.audit.entries(1)]
 
 
 def test_who_clicked_is_posted_in_the_cards_thread_with_click_throughs_first(bot, slack, graph, defender):
@@ -385,7 +386,7 @@ def test_who_clicked_is_posted_in_the_cards_thread_with_click_throughs_first(bot
     assert "unrelated" not in text and "https://" not in text  # links are defanged
     entries = slack.wait_for(
         lambda: (
-            len(e := [x for x in bot.store.audit_entries(1) if x["action"] == ActionId.WHO_CLICKED]) == 2
+            len(e := [x for x in bot.store.audit.entries(1) if x["action"] == ActionId.WHO_CLICKED]) == 2
             and e
         )
     )

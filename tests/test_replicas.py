@@ -22,7 +22,7 @@ from bot.domain import CaseStatus
 from bot.runtime.leadership import AdvisoryLockLeader
 from bot.runtime.scheduler import Sweeper
 from bot.services import slack_client
-from bot.store.store import Store
+from bot.store import open_store
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 REPORTS = 20
@@ -85,7 +85,7 @@ def test_two_replicas_twenty_reports_and_the_leader_killed_mid_way(
         BotProcess(environment, tmp_path / "a.log").wait_ready(),
         BotProcess(environment, tmp_path / "b.log").wait_ready(),
     ]
-    store = Store(postgres_url)
+    store = open_store(postgres_url)
     try:
         leader, follower = wait_for_roles(slack, replicas)
         for number in range(REPORTS // 2):
@@ -135,11 +135,11 @@ def test_two_replicas_twenty_reports_and_the_leader_killed_mid_way(
     assert all("Microsoft is analysing" not in card.text for card in cards)
     # Each reporter heard each outcome once.
     assert len(slack.dms(ALICE)) == REPORTS // 2 and len(slack.dms(BOB)) == REPORTS // 2
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         case_ids = [row[0] for row in connection.execute(text("SELECT id FROM cases"))]
     for case_id in case_ids:
-        assert store.case_view(case_id).status is CaseStatus.VERDICT
-    store.close()
+        assert store.cases.case_view(case_id).status is CaseStatus.VERDICT
+    store.database.close()
 
 
 def test_the_advisory_lock_has_one_holder_and_a_lost_connection_is_lost_leadership(postgres_url):
@@ -172,13 +172,15 @@ def test_only_the_leader_posts_the_digest_and_each_fire_time_once(slack, graph, 
     slack.add_channel("C0DIGESTA1", "digest-a")
     slack.add_channel("C0DIGESTB1", "digest-b")
     every_second = CronTrigger(second="*", timezone=UTC)
-    stores = [Store(postgres_url), Store(postgres_url)]
+    stores = [open_store(postgres_url), open_store(postgres_url)]
     sweepers = [
         Sweeper(
             lambda: None,
             every_seconds=0.2,
             leadership=AdvisoryLockLeader(postgres_url),
-            digest=Digest(store, slack_client(settings), channel=channel).post_scheduled,
+            digest=Digest(
+                store.digests, store.idempotency, slack_client(settings), channel=channel
+            ).post_scheduled,
             digest_trigger=every_second,
         )
         for store, channel in zip(stores, ("C0DIGESTA1", "C0DIGESTB1"), strict=True)
@@ -197,6 +199,6 @@ def test_only_the_leader_posts_the_digest_and_each_fire_time_once(slack, graph, 
         for sweeper in sweepers:
             sweeper.stop()
         for store in stores:
-            store.close()
+            store.database.close()
     posted = len(slack.messages("C0DIGESTA1")) + len(slack.messages("C0DIGESTB1"))
     assert count(postgres_url, "SELECT count(*) FROM seen_events WHERE key LIKE 'digest:%'") == posted

@@ -25,11 +25,11 @@ def created_submissions(graph):
 
 def wait_verdict(slack, bot, case_id=1, timeout=20.0):
     """Sweeps at moved-on times until the verdict is in: poll gaps are skipped, not waited out."""
-    return bot.until(lambda: bot.store.case_view(case_id).status is CaseStatus.VERDICT, timeout=timeout)
+    return bot.until(lambda: bot.store.cases.case_view(case_id).status is CaseStatus.VERDICT, timeout=timeout)
 
 
 def assert_one_card_and_one_outcome(slack, bot):
-    slack.wait_for(lambda: slack.dms(ALICE) and not bot.store.dirty_cards())
+    slack.wait_for(lambda: slack.dms(ALICE) and not bot.store.card_posts.dirty_cards())
     soc_posts = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == SOC]
     assert len(soc_posts) == 1
     assert len(slack.messages(SOC)) == 1
@@ -70,14 +70,14 @@ def test_microsoft_down_for_the_whole_retry_budget_keeps_the_report_queued(bot, 
     slack.wait_for(
         lambda: (
             len(posts()) == 5
-            and not bot.store.due_to_send()
-            and bot.store.due_to_send(_far_future())
+            and not bot.store.submissions.due_to_send()
+            and bot.store.submissions.due_to_send(_far_future())
             and slack.messages(SOC)
-            and not bot.store.dirty_cards()
+            and not bot.store.card_posts.dirty_cards()
         ),
         timeout=30,
     )
-    view = bot.store.case_view(1)
+    view = bot.store.cases.case_view(1)
     assert view.status is CaseStatus.SUBMITTING
     assert graph.submissions == {}
     # The card is there, saying what is going on; nothing is lost.
@@ -89,7 +89,7 @@ def test_a_permanent_refusal_reaches_the_soc_card(bot, slack, graph):
         EMAIL_POST, status=400, body=b'{"error":{"code":"BadRequest","message":"Invalid content"}}'
     )
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.FAILED)
     slack.wait_for(lambda: "Invalid content" in str([m.blocks for m in slack.messages(SOC)]))
     [card] = slack.messages(SOC)
     assert "Invalid content" in str(card.blocks)
@@ -99,7 +99,10 @@ def test_a_restart_between_submission_and_verdict_edits_the_same_card(bot, slack
     graph.verdict_after = 3.0
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     slack.wait_for(
-        lambda: bot.store.case_view(1).status is CaseStatus.CHECKING and bot.store.card_location(1)
+        lambda: (
+            bot.store.cases.case_view(1).status is CaseStatus.CHECKING
+            and bot.store.card_posts.card_location(1)
+        )
     )
     bot.stop()
     bot.start()
@@ -171,7 +174,7 @@ def test_malformed_json_from_the_verdict_read_is_read_again_and_the_report_compl
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
     wait_verdict(slack, bot)
     assert graph_statuses(graph, "POST", "/beta/$batch")[-1] == 200
-    assert bot.store.case_view(1).error is None
+    assert bot.store.cases.case_view(1).error is None
     assert_one_card_and_one_outcome(slack, bot)
 
 
@@ -181,18 +184,20 @@ def test_a_malformed_answer_to_the_submission_is_sent_again_later_not_failed(bot
     slack.wait_for(
         lambda: (
             graph_statuses(graph, "POST", SUBMISSION_PATH) == [201]
-            and not bot.store.due_to_send()
-            and bot.store.due_to_send(_far_future())
+            and not bot.store.submissions.due_to_send()
+            and bot.store.submissions.due_to_send(_far_future())
         ),
         timeout=20,
     )
-    assert bot.store.case_view(1).status is CaseStatus.SUBMITTING  # waiting to be sent again, not failed
+    assert (
+        bot.store.cases.case_view(1).status is CaseStatus.SUBMITTING
+    )  # waiting to be sent again, not failed
 
 
 def test_a_token_that_expires_mid_run_is_renewed_and_the_report_completes(bot, slack, graph):
     graph.verdict_after = 3.0  # several verdict reads: the token expires between two of them
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.CHECKING, timeout=20)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.CHECKING, timeout=20)
     tokens_before = graph.token_requests
     graph.expire_tokens()
     wait_verdict(slack, bot)
@@ -204,7 +209,7 @@ def test_a_token_that_expires_mid_run_is_renewed_and_the_report_completes(bot, s
 def test_a_permanent_refusal_tells_the_soc_and_resubmit_completes_the_case(bot, slack, graph):
     graph.fail_next(EMAIL_POST, status=403)
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.FAILED)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.FAILED)
 
     # The card says what went wrong, in words a responder can act on, and offers Resubmit.
     def failed(m) -> bool:
@@ -220,7 +225,7 @@ def test_a_permanent_refusal_tells_the_soc_and_resubmit_completes_the_case(bot, 
     wait_verdict(slack, bot)
     assert graph_statuses(graph, "POST", SUBMISSION_PATH) == [403, 201]
     assert len(created_submissions(graph)) == 1
-    assert [a.action for a in bot.store.case_view(1).actions] == ["resubmitted"]
+    assert [a.action for a in bot.store.cases.case_view(1).actions] == ["resubmitted"]
     assert_one_card_and_one_outcome(slack, bot)  # the same card, edited; one outcome for the reporter
     assert "ThreatSubmission.ReadWrite.All" not in str(slack.messages(SOC)[0].blocks)
 
@@ -233,11 +238,11 @@ def test_one_verdict_round_reads_n_submissions_in_n_over_20_requests(
     clock = FakeClock(following_real_time=True)
     services = build_services(settings, clock=clock)
     try:
-        services.store.migrate()
-        from bot.store.store import NewReport
+        services.store.database.migrate()
+        from bot.store import NewReport
 
         for i in range(open_submissions):
-            opened = services.store.open_case(
+            opened = services.store.cases.open_case(
                 NewReport(
                     dedupe_key=f"url:https://e{i}.example/",
                     kind=CaseKind.URL,
@@ -250,7 +255,7 @@ def test_one_verdict_round_reads_n_submissions_in_n_over_20_requests(
                 )
             )
             services.follow_up.send(opened.submission_id)
-        assert services.store.open_check_count() == open_submissions
+        assert services.store.submissions.open_check_count() == open_submissions
         clock.advance(1.1)  # the first poll gap
         before = len(graph.requests)
         read = services.follow_up.check_due()  # at the clock's time: every check is due

@@ -11,7 +11,7 @@ from conftest import ALICE, BOB, INTAKE, SOC, bot_environment, migrate_first
 from processes import BotProcess
 
 from bot.domain import CaseStatus, SubmissionState
-from bot.store.store import Store
+from bot.store import open_store
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 EMAIL_POST = "POST /beta/security/threatSubmission/emailThreats"
@@ -36,7 +36,7 @@ def test_sigterm_mid_flow_hands_work_back_and_a_restart_completes_every_case_onc
     graph.fail_next(EMAIL_POST, status=429, retry_after=60, times=3)
     first = BotProcess(environment, tmp_path / "first.log").wait_ready()
     slack.app_url = first.events_url
-    store = Store(database_url)
+    store = open_store(database_url)
     try:
         for number, reporter in enumerate((ALICE, BOB, ALICE)):
             slack.upload_file(reporter, INTAKE, f"report-{number}.eml", email(number))
@@ -52,9 +52,9 @@ def test_sigterm_mid_flow_hands_work_back_and_a_restart_completes_every_case_onc
         first.stop_quietly()
 
     # Handed back, not failed: the three email submissions are queued again, due now.
-    states = {store.case_view(case_id).status for case_id in range(1, 6)}
+    states = {store.cases.case_view(case_id).status for case_id in range(1, 6)}
     assert CaseStatus.FAILED not in states
-    assert len(store.due_to_send()) == 3
+    assert len(store.submissions.due_to_send()) == 3
     handed_back = [r for r in first.log_records() if "handed back at shutdown" in r["message"]]
     assert len(handed_back) == 3 and all(r.get("case_id") for r in handed_back)
 
@@ -63,7 +63,7 @@ def test_sigterm_mid_flow_hands_work_back_and_a_restart_completes_every_case_onc
     try:
         slack.wait_for(
             lambda: (
-                all(store.case_view(c).status is CaseStatus.VERDICT for c in range(1, 6))
+                all(store.cases.case_view(c).status is CaseStatus.VERDICT for c in range(1, 6))
                 and len(slack.dms(ALICE)) == 3
                 and len(slack.dms(BOB)) == 2
             ),
@@ -79,9 +79,9 @@ def test_sigterm_mid_flow_hands_work_back_and_a_restart_completes_every_case_onc
     soc_posts = [c for c in slack.calls_to("chat.postMessage") if c.args.get("channel") == SOC]
     assert len(soc_posts) == 5 and len(slack.messages(SOC)) == 5
     for case_id in range(1, 6):
-        view = store.case_view(case_id)
+        view = store.cases.case_view(case_id)
         assert view.status is CaseStatus.VERDICT and view.submission_id
-    with store.engine.connect() as connection:
+    with store.database.engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT state FROM submissions").all()
     assert sorted(r[0] for r in rows) == [SubmissionState.FINAL.value] * 5
-    store.close()
+    store.database.close()

@@ -13,7 +13,7 @@ SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").r
 
 
 def final_card(slack, bot):
-    slack.wait_for(lambda: bot.store.case_view(1).status is CaseStatus.VERDICT, timeout=20)
+    slack.wait_for(lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT, timeout=20)
     return slack.wait_for(
         lambda: [m for m in slack.messages(SOC) if "report.resubmit" in str(m.blocks)], timeout=20
     )
@@ -38,8 +38,10 @@ def test_server_errors_on_editing_the_card_are_retried_until_it_is_right(bot, sl
 def test_a_deleted_card_is_posted_again(bot, slack, graph):
     graph.verdict_after = 2.0
     slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)
-    slack.wait_for(lambda: bot.store.case_exists(1) and bot.store.card_location(1), timeout=10)
-    channel, ts = bot.store.card_location(1)
+    slack.wait_for(
+        lambda: bot.store.cases.case_exists(1) and bot.store.card_posts.card_location(1), timeout=10
+    )
+    channel, ts = bot.store.card_posts.card_location(1)
     slack.delete_message(channel, ts)
     [card] = final_card(slack, bot)
     assert card.ts != ts

@@ -428,7 +428,7 @@ def watched(bot, slack, monkeypatch):
     """The running bot with a case in it, so that ids can name a real case. Afterwards a good report still goes
     all the way to Microsoft."""
     slack.slash_command(ALICE, "https://already-reported.example/", channel_id=INTAKE)
-    slack.wait_for(lambda: bot.store.case_exists(1), 20)
+    slack.wait_for(lambda: bot.store.cases.case_exists(1), 20)
     watch = Watch(bot, slack)
     real = socket.getaddrinfo
 
@@ -445,9 +445,9 @@ def watched(bot, slack, monkeypatch):
         yield watch
     finally:
         logging.getLogger().removeHandler(watch.failures)
-    before = len(bot.store.cases_reported_by(BOB))
+    before = len(bot.store.reporters.cases_reported_by(BOB))
     assert slack.slash_command(BOB, "https://still-serving.example/", channel_id=INTAKE).status_code == 200
-    slack.wait_for(lambda: len(bot.store.cases_reported_by(BOB)) == before + 1, timeout=20)
+    slack.wait_for(lambda: len(bot.store.reporters.cases_reported_by(BOB)) == before + 1, timeout=20)
 
 
 # --- the tests ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+# "detail" is the entry's details as one readable line (`count=30 method=defender`, or a refusal's reason).
 COLUMNS = ("at", "actor", "action", "case_id", "outcome", "detail")
 # A spreadsheet runs a cell that starts with one of these as a formula; the detail can hold attacker text.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -46,20 +47,20 @@ def _cell(value: Any) -> str:
 
 
 def run_audit(database_url: str, *, since: str | None, fmt: str, out: TextIO | None = None) -> int:
-    from bot.store.store import Store
+    from bot.store import open_store
 
     try:
         start = parse_since(since)
     except SinceError as exc:
         print(f"phishbot: {exc}", file=sys.stderr)
         return 2
-    store = Store(database_url)
+    store = open_store(database_url)
     try:
-        problem = store.schema_problem()
+        problem = store.database.schema_problem()
         if problem is not None:
             print(f"phishbot: {problem[1]}", file=sys.stderr)
             return 1
-        write_audit(store.audit_entries(since=start), fmt, out or sys.stdout)
+        write_audit(store.audit.entries(since=start), fmt, out or sys.stdout)
         return 0
     finally:
-        store.close()
+        store.database.close()

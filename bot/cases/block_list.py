@@ -27,7 +27,7 @@ from bot.runtime.clock import Clock, SystemClock
 from bot.slack import cards
 from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import BlockCheckWork, BlockState, Store
+from bot.store import AuditDetails, AuditLog, AuditNote, BlockCheckWork, BlockRequests, BlockState, Cases
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ class BlockList:
     def __init__(
         self,
         *,
-        store: Store,
+        block_requests: BlockRequests,
+        cases: Cases,
+        audit: AuditLog,
         graph: GraphClient,
         notifier: SlackNotifier,
         slack: WebClient,
@@ -68,7 +70,9 @@ class BlockList:
         same_item_gap: timedelta = SAME_ITEM_GAP,
         clock: Clock | None = None,
     ) -> None:
-        self._store = store
+        self._block_requests = block_requests
+        self._cases = cases
+        self._audit_log = audit
         self._graph = graph
         self._notifier = notifier
         self._slack = slack
@@ -81,13 +85,13 @@ class BlockList:
     # --- from Slack (after CaseActions.run authorized and audited the click) ------------------------------
 
     def open_modal(self, user_id: str, case_id: int, trigger_id: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view)
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = self._clock.now()
-        times = self._store.submission_times(case_id)
+        times = self._block_requests.submission_times(case_id)
         modal = cards.block_modal(
             view,
             sends_in_24h=sum(1 for t in times if now - t < SAME_ITEM_WINDOW),
@@ -104,30 +108,32 @@ class BlockList:
             )
 
     def block(self, user_id: str, case_id: int, expires_days: int, note: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view)
         if refusal:
             self._refuse(user_id, case_id, refusal, reply)
             return
         now = self._clock.now()
-        times = self._store.submission_times(case_id)
+        times = self._block_requests.submission_times(case_id)
         goes_at = next_allowed(times, now, gap=self._gap)
-        block_id = self._store.queue_block(
+        block_id = self._block_requests.queue_block(
             case_id, user_id, expires_days=expires_days, note=note, not_before=goes_at
         )
         if block_id is None:
             self._refuse(user_id, case_id, self._waiting_words(case_id), reply)
             return
         later = goes_at > now + timedelta(seconds=1)
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             BLOCK,
             "scheduled" if later else "queued",
             case_id=case_id,
-            detail=(
-                f"block={block_id} expires_days={expires_days} not_before={goes_at.isoformat()} "
-                f"sent_in_24h={sum(1 for t in times if now - t < SAME_ITEM_WINDOW)}"
-            ),
+            details={
+                "block": block_id,
+                "expires_days": expires_days,
+                "not_before": goes_at.isoformat(),
+                "sent_in_24h": sum(1 for t in times if now - t < SAME_ITEM_WINDOW),
+            },
         )
         self._notifier.sync_card(case_id)
         if later:
@@ -146,22 +152,26 @@ class BlockList:
 
     def due(self, now: datetime) -> list[int]:
         """Blocks whose time has come (Microsoft's limit passed, or a retry)."""
-        return self._store.due_blocks(now=now)
+        return self._block_requests.due_blocks(now=now)
 
     def auto_block(self, now: datetime) -> None:
         """Queue a block for each case whose final verdict PHISHBOT_AUTO_BLOCK names (once per case)."""
         if not self._auto:
             return
-        for case_id, verdict in self._store.auto_block_candidates(self._auto):
+        for case_id, verdict in self._block_requests.auto_block_candidates(self._auto):
             reason = _auto_block_refusal(verdict, self._auto)
             if reason:
-                if self._store.skip_auto_block(case_id, reason):
-                    self._store.audit(
-                        "phishbot", BLOCK, "skipped", case_id=case_id, detail=f"automatic: {reason}"
+                if self._block_requests.skip_auto_block(case_id, reason):
+                    self._audit_log.record(
+                        "phishbot",
+                        BLOCK,
+                        "skipped",
+                        case_id=case_id,
+                        details={"automatic": True, "reason": reason},
                     )
                 continue
-            goes_at = next_allowed(self._store.submission_times(case_id), now, gap=self._gap)
-            block_id = self._store.queue_block(
+            goes_at = next_allowed(self._block_requests.submission_times(case_id), now, gap=self._gap)
+            block_id = self._block_requests.queue_block(
                 case_id,
                 "phishbot",
                 expires_days=AUTO_BLOCK_DAYS,
@@ -170,37 +180,47 @@ class BlockList:
                 automatic=True,
             )
             if block_id is not None:
-                self._store.audit(
+                self._audit_log.record(
                     "phishbot",
                     BLOCK,
                     "scheduled",
                     case_id=case_id,
-                    detail=(
-                        f"block={block_id} automatic verdict={verdict.category} expires_days={AUTO_BLOCK_DAYS} "
-                        f"not_before={goes_at.isoformat()}"
-                    ),
+                    details={
+                        "block": block_id,
+                        "automatic": True,
+                        "verdict": verdict.category,
+                        "expires_days": AUTO_BLOCK_DAYS,
+                        "not_before": goes_at.isoformat(),
+                    },
                 )
                 self._notifier.sync_card(case_id)
 
     def send(self, block_id: int) -> None:
-        work = self._store.claim_block_send(block_id, now=self._clock.now())
+        work = self._block_requests.claim_block_send(block_id, now=self._clock.now())
         if work is None:
             return
         try:
             if work.case_dismissed:
-                self._store.record_block_failure(
+                self._block_requests.record_block_failure(
                     block_id, "The case was dismissed before the block went out."
                 )
-                self._audit(work.requested_by, work.case_id, "cancelled", f"block={block_id} case dismissed")
+                self._audit(
+                    work.requested_by,
+                    work.case_id,
+                    "cancelled",
+                    {"block": block_id, "reason": "case dismissed"},
+                )
                 return
             now = self._clock.now()
-            goes_at = next_allowed(self._store.submission_times(work.case_id, block_id), now, gap=self._gap)
+            goes_at = next_allowed(
+                self._block_requests.submission_times(work.case_id, block_id), now, gap=self._gap
+            )
             if goes_at > now + timedelta(seconds=1):
                 # Another submission of the message went out meanwhile (a resubmission, a second replica).
-                self._store.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
+                self._block_requests.reschedule_block(block_id, goes_at, "waiting for Microsoft's limit")
                 return
             if not work.raw or not work.recipient:
-                self._store.record_block_failure(
+                self._block_requests.record_block_failure(
                     block_id, "phishbot no longer has the reported message to send with the block."
                 )
                 return
@@ -214,34 +234,42 @@ class BlockList:
                     block_note=work.note or f"phishbot case #{work.case_id}",
                 )
             except AuthError as exc:
-                self._store.reschedule_block(block_id, now + RETRY_LATER, str(exc))
+                self._block_requests.reschedule_block(block_id, now + RETRY_LATER, str(exc))
                 return
             except GraphError as exc:
                 if exc.retryable:
                     wait = timedelta(seconds=exc.retry_after) if exc.retry_after else RETRY_LATER
-                    self._store.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
-                    self._audit(work.requested_by, work.case_id, "retrying", f"block={block_id} {exc}")
+                    self._block_requests.reschedule_block(block_id, now + max(wait, RETRY_LATER), str(exc))
+                    self._audit(
+                        work.requested_by, work.case_id, "retrying", {"block": block_id, "reason": str(exc)}
+                    )
                     return
-                self._store.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
-                self._audit(work.requested_by, work.case_id, "failed", f"block={block_id} {exc}")
+                self._block_requests.record_block_failure(block_id, f"Microsoft refused the block: {exc}")
+                self._audit(
+                    work.requested_by, work.case_id, "failed", {"block": block_id, "reason": str(exc)}
+                )
                 return
             microsoft_id = str(created.get("id") or "")
-            self._store.record_block_sent(
+            self._block_requests.record_block_sent(
                 block_id, microsoft_id, now + timedelta(seconds=poll_gap(self._schedule, checks_made=0))
             )
             self._audit(
                 work.requested_by,
                 work.case_id,
                 "sent",
-                f"block={block_id} submission={microsoft_id} expires_days={work.expires_days}"
-                + (" automatic" if work.automatic else ""),
+                {
+                    "block": block_id,
+                    "submission": microsoft_id,
+                    "expires_days": work.expires_days,
+                    "automatic": work.automatic,
+                },
             )
         finally:
             self._notifier.sync_card(work.case_id)
 
     def check_due(self, now: datetime | None = None) -> None:
         """Read what Microsoft made of every block whose result is due."""
-        work = self._store.claim_due_block_checks(now=now or self._clock.now())
+        work = self._block_requests.claim_due_block_checks(now=now or self._clock.now())
         if not work:
             return
         try:
@@ -268,17 +296,19 @@ class BlockList:
         error = None if submission is not None else str(answer or "no answer for this submission")
         created = [r for r in results or [] if r.get("status") == "succeeded"]
         skipped = [r for r in results or [] if r.get("status") == "skipped"]
-        detail = (
-            f"block={item.block_id} count={len(created)} entries created, {len(skipped)} skipped: "
-            + ", ".join(f"{r.get('entryType')}={r.get('value')}:{r.get('status')}" for r in results or [])
-        )
-        self._store.record_block_check(
+        details: AuditDetails = {
+            "block": item.block_id,
+            "count": len(created),
+            "skipped": len(skipped),
+            "entries": [f"{r.get('entryType')}={r.get('value')}:{r.get('status')}" for r in results or []],
+        }
+        self._block_requests.record_block_check(
             item.block_id,
             results,
             finished=finished,
             next_check_at=now + timedelta(seconds=gap),
             error=error,
-            audit=("phishbot", BLOCK, "done" if finished == BlockState.DONE else "gave_up", detail),
+            audit=AuditNote("phishbot", BLOCK, "done" if finished == BlockState.DONE else "gave_up", details),
         )
         self._notifier.sync_card(item.case_id)
 
@@ -305,7 +335,7 @@ class BlockList:
         return None
 
     def _waiting_words(self, case_id: int) -> str:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         pending = next(
             (b for b in view.blocks if b.state in (BlockState.SCHEDULED, BlockState.SENDING)), None
         )
@@ -317,11 +347,11 @@ class BlockList:
         )
 
     def _refuse(self, user_id: str, case_id: int, reason: str, reply: Reply) -> None:
-        self._store.audit(user_id, BLOCK, "refused", case_id=case_id, detail=reason)
+        self._audit_log.record(user_id, BLOCK, "refused", case_id=case_id, details={"reason": reason})
         reply(*cards.notice(reason))
 
-    def _audit(self, actor: str, case_id: int, outcome: str, detail: str) -> None:
-        self._store.audit(actor, BLOCK, outcome, case_id=case_id, detail=detail)
+    def _audit(self, actor: str, case_id: int, outcome: str, details: AuditDetails) -> None:
+        self._audit_log.record(actor, BLOCK, outcome, case_id=case_id, details=details)
 
 
 def _auto_block_refusal(verdict: Verdict, categories: Sequence[str]) -> str | None:

@@ -2,18 +2,20 @@
 
 Everything comes from tables the bot already keeps: cases and reporters (reports, top reporters), verdicts
 (mix, time to verdict), and the audit log (messages purged, clicks found: the purge and who-clicked services
-record what they did as `report.purge` / `report.who_clicked` entries with outcome `done` and the count in the
-detail). The leader's scheduler posts it at the configured time; `phishbot digest --now` posts it at once.
+record what they did as `report.purge` / `report.who_clicked` entries with outcome `done` and a `count`
+field in their details). The leader's scheduler posts it at the configured time; `phishbot digest --now` posts
+it at once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from slack_sdk import WebClient
@@ -22,7 +24,7 @@ from bot.cases.chart import Series, stacked_bars_png
 from bot.domain import CaseStatus, Verdict
 from bot.microsoft import VerdictKind, verdict_kind
 from bot.slack.contract import ActionId
-from bot.store.store import DigestFacts, Store
+from bot.store import OLD_TEXT, DigestFacts, Digests, Idempotency
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,10 @@ _GROUP_WORDS = {
     "waiting": "still waiting",
 }
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_COUNT_PATTERNS = (
+# The count of an entry written with fields ("messages", "purged", "clicks": early JSON details used them).
+_COUNT_FIELDS = ("count", "messages", "purged", "clicks")
+# The count in an old free-text detail.
+_OLD_COUNT_PATTERNS = (
     re.compile(r"\b(?:count|purged|moved|deleted)\s*[=:]\s*(\d+)", re.IGNORECASE),
     re.compile(r"\b(\d+)\s+(?:messages?|cop(?:y|ies)|clicks?|users?|people)\b", re.IGNORECASE),
     re.compile(r"(\d+)"),
@@ -62,9 +67,16 @@ class DigestMessage:
 
 class Digest:
     def __init__(
-        self, store: Store, client: WebClient, *, channel: str | None, timezone: str = "UTC"
+        self,
+        digests: Digests,
+        idempotency: Idempotency,
+        client: WebClient,
+        *,
+        channel: str | None,
+        timezone: str = "UTC",
     ) -> None:
-        self._store = store
+        self._digests = digests
+        self._idempotency = idempotency
         self._client = client
         self._channel = channel
         self._zone = ZoneInfo(timezone)
@@ -76,7 +88,7 @@ class Digest:
     def build(self, until: datetime | None = None) -> DigestMessage:
         until = until or datetime.now(UTC)
         since = until - WINDOW
-        facts = self._store.digest_facts(since, until, audit_actions=(PURGE_ACTION, CLICKS_ACTION))
+        facts = self._digests.facts(since, until, audit_actions=(PURGE_ACTION, CLICKS_ACTION))
         return compose(facts, since, until, self._zone)
 
     def post(self, *, until: datetime | None = None, channel: str | None = None) -> DigestMessage:
@@ -99,13 +111,15 @@ class Digest:
     def post_scheduled(self, fire_time: datetime) -> bool:
         """The scheduled run: once per fire time across replicas (and restarts), even during a fail-over."""
         key = f"digest:{fire_time.astimezone(UTC).isoformat(timespec='seconds')}"
-        if not self._store.first_time(key):
+        if not self._idempotency.first_time(key):
             log.info("digest for %s was already posted", fire_time.isoformat(timespec="minutes"))
             return False
         try:
             self.post(until=fire_time)
         except Exception:
-            self._store.forget(key)  # not posted: the next run (or `phishbot digest --now`) may try again
+            self._idempotency.forget(
+                key
+            )  # not posted: the next run (or `phishbot digest --now`) may try again
             raise
         return True
 
@@ -124,8 +138,8 @@ def compose(facts: DigestFacts, since: datetime, until: datetime, zone: ZoneInfo
             per_day[group][0] += 1  # the window's first hours belong to the day before; show them on day one
     purges = [e for e in facts.audit if e[0] == PURGE_ACTION and e[1] == "done"]
     click_checks = [e for e in facts.audit if e[0] == CLICKS_ACTION and e[1] == "done"]
-    purged = sum(_count(detail) for _, _, detail in purges)
-    clicks = sum(_count(detail) for _, _, detail in click_checks)
+    purged = sum(_count(details) for _, _, details in purges)
+    clicks = sum(_count(details) for _, _, details in click_checks)
 
     period = f"{since.astimezone(zone):%d %b} – {until.astimezone(zone):%d %b %Y}"
     lines = [f"*phishbot weekly digest* · {period}"]
@@ -178,20 +192,15 @@ def _group(status: CaseStatus, category: str | None) -> str:
     )
 
 
-def _count(detail: str) -> int:
-    """The number an audit entry's detail reports: JSON {"count": n}, `count=n`, `n messages`, or the first
-    number in it."""
-    text = (detail or "").strip()
-    if text.startswith("{"):
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = None
-        if isinstance(value, dict):
-            for key in ("count", "messages", "purged", "clicks"):
-                if isinstance(value.get(key), int) and value[key] >= 0:
-                    return int(value[key])
-    for pattern in _COUNT_PATTERNS:
+def _count(details: Mapping[str, Any]) -> int:
+    """The number an audit entry reports: its `count` field. Entries written before details had fields hold
+    free text (`{"text": …}`), read as they always were: `count=n`, `n messages`, or the first number in it."""
+    for key in _COUNT_FIELDS:
+        value = details.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    text = str(details.get(OLD_TEXT) or "")
+    for pattern in _OLD_COUNT_PATTERNS:
         match = pattern.search(text)
         if match:
             return int(match.group(1)[:9])

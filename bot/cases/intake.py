@@ -40,7 +40,7 @@ from bot.slack.directory import SlackDirectory, is_slack_user
 from bot.slack.errors import ReportProblem, explain
 from bot.slack.files import SlackFiles
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import CommitUncertain, NewReport, OpenedCase, Store
+from bot.store import Cases, CommitUncertain, NewReport, OpenedCase, Reporters
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ class Intake:
     def __init__(
         self,
         *,
-        store: Store,
+        cases: Cases,
+        reporters: Reporters,
         client: WebClient,
         notifier: SlackNotifier,
         follow_up: FollowUp,
@@ -78,7 +79,8 @@ class Intake:
         max_upload_mb: int = 25,
         metrics: Metrics | None = None,
     ) -> None:
-        self._store = store
+        self._cases = cases
+        self._reporters = reporters
         self._client = client
         self._notifier = notifier
         self._follow_up = follow_up
@@ -450,7 +452,7 @@ class Intake:
         self, report: NewReport, reply: Reply, language: str, *, notes: tuple[str, ...] = ()
     ) -> OpenedCase | None:
         try:
-            opened = self._store.open_case(report)
+            opened = self._cases.open_case(report)
         except (SQLAlchemyError, CommitUncertain) as exc:
             # The store already waited out a restart or fail-over (RECONNECT_SECONDS); past that, the reporter must
             # hear that nothing was recorded rather than nothing at all. Reported again, it joins the case if this
@@ -470,14 +472,14 @@ class Intake:
         with case_context(opened.case_id):
             if opened.created:
                 log.info("case %s opened by %s (%s)", opened.case_id, report.reporter_id, report.door)
-                view = self._store.case_view(opened.case_id)
+                view = self._cases.case_view(opened.case_id)
                 reply(*cards.reporter_ack(view, joined=False, language=language, notes=notes))
                 self._notifier.sync_card(opened.case_id)
                 assert opened.submission_id is not None  # a new case always has its submission queued
                 self._follow_up.send(opened.submission_id)
             elif opened.joined:
                 log.info("case %s joined by %s", opened.case_id, report.reporter_id)
-                view = self._store.case_view(opened.case_id)
+                view = self._cases.case_view(opened.case_id)
                 if view.status in FINISHED:
                     # The acknowledgement carries the outcome: the reporter is not told it a second time.
                     self._store_outcome_told(opened.case_id, report.reporter_id)
@@ -488,9 +490,9 @@ class Intake:
         return opened
 
     def _store_outcome_told(self, case_id: int, user_id: str) -> None:
-        for reporter in self._store.reporters_to_tell(case_id):
+        for reporter in self._reporters.reporters_to_tell(case_id):
             if reporter.user_id == user_id:
-                self._store.claim_reporter_outcome(reporter.reporter_row_id)
+                self._reporters.claim_reporter_outcome(reporter.reporter_row_id)
 
     def _reporter_email(self, user_id: str) -> str:
         """The reporter's mailbox address, or ReportProblem (a guest or bot has none)."""

@@ -30,7 +30,7 @@ from bot.domain import CaseKind, CaseStatus, CaseView
 from bot.microsoft import Copy, GraphClient, GraphError, KqlValueError, hunting
 from bot.slack import cards
 from bot.slack.contract import ActionId
-from bot.store.store import ItemState, Store
+from bot.store import AuditLog, CardPosts, Cases, ItemState, RemediationRecords
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,19 @@ class Remediations:
     def __init__(
         self,
         *,
-        store: Store,
+        remediations: RemediationRecords,
+        cases: Cases,
+        card_posts: CardPosts,
+        audit: AuditLog,
         graph: GraphClient,
         slack: WebClient,
         runner: RemediationRunner,
         purge_method: str,
     ) -> None:
-        self._store = store
+        self._remediations = remediations
+        self._cases = cases
+        self._card_posts = card_posts
+        self._audit_log = audit
         self._graph = graph
         self._slack = slack
         self._runner = runner
@@ -60,7 +66,7 @@ class Remediations:
     # --- Purge: the modal --------------------------------------------------------------------------------------
 
     def open_purge_modal(self, user_id: str, case_id: int, trigger_id: str, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view, PURGE)
         if refusal:
             self._refuse(user_id, PURGE, case_id, refusal, reply)
@@ -81,8 +87,8 @@ class Remediations:
             campaign = self._runner.find(view, "campaign")
         except (GraphError, KqlValueError) as exc:
             words = hunting_problem(exc)
-            self._store.audit(
-                user_id, PURGE, "failed", case_id=case_id, detail=f"looking for copies: {words}"
+            self._audit_log.record(
+                user_id, PURGE, "failed", case_id=case_id, details={"reason": f"looking for copies: {words}"}
             )
             self._update_modal(modal, cards.purge_modal_problem(case_id, words))
             return
@@ -108,26 +114,26 @@ class Remediations:
         if scope not in SCOPES or action not in PURGE_ACTIONS:
             self._refuse(user_id, PURGE, case_id, "That is not a purge phishbot knows.", reply)
             return
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         refusal = self._refusal(view, PURGE)
         if refusal:
             self._refuse(user_id, PURGE, case_id, refusal, reply)
             return
         method = "mailbox" if self._purge_method == "mailbox" else "defender"
-        remediation_id = self._store.start_remediation(
+        remediation_id = self._remediations.start_remediation(
             case_id, kind="purge", scope=scope, action=action, method=method, actor=user_id
         )
         if remediation_id is None:
             self._refuse(user_id, PURGE, case_id, self._running_words(case_id), reply)
             return
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             PURGE,
             "started",
             case_id=case_id,
-            detail=f"remediation={remediation_id} scope={scope} action={action} method={method}",
+            details={"remediation": remediation_id, "scope": scope, "action": action, "method": method},
         )
-        problem = self._runner.look_for_copies(self._store.remediation_work(remediation_id))
+        problem = self._runner.look_for_copies(self._remediations.remediation_work(remediation_id))
         if problem:
             reply(*cards.notice(f"Purge stopped: could not look for the copies. {problem}"))
             return
@@ -136,7 +142,7 @@ class Remediations:
     # --- Restore -----------------------------------------------------------------------------------------------
 
     def restore(self, user_id: str, case_id: int, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         purge = cards.restorable_purge(view)
         latest = view.remediation
         refusal = None
@@ -153,7 +159,7 @@ class Remediations:
             self._refuse(user_id, RESTORE, case_id, refusal or "Nothing to restore.", reply)
             return
         method = "mailbox" if self._purge_method == "mailbox" or purge.method == "mailbox" else "defender"
-        remediation_id = self._store.start_remediation(
+        remediation_id = self._remediations.start_remediation(
             case_id,
             kind="restore",
             scope=purge.scope,
@@ -165,36 +171,40 @@ class Remediations:
         if remediation_id is None:
             self._refuse(user_id, RESTORE, case_id, self._running_words(case_id), reply)
             return
-        copies = self._store.remediation_items(purge.remediation_id, [ItemState.DONE])
-        self._store.audit(
+        copies = self._remediations.remediation_items(purge.remediation_id, [ItemState.DONE])
+        self._audit_log.record(
             user_id,
             RESTORE,
             "started",
             case_id=case_id,
-            detail=(
-                f"remediation={remediation_id} restores={purge.remediation_id} scope={purge.scope} "
-                f"action=moveToInbox method={method} copies={len(copies)}"
-            ),
+            details={
+                "remediation": remediation_id,
+                "restores": purge.remediation_id,
+                "scope": purge.scope,
+                "action": "moveToInbox",
+                "method": method,
+                "copies": len(copies),
+            },
         )
-        self._runner.look_for_copies(self._store.remediation_work(remediation_id))
+        self._runner.look_for_copies(self._remediations.remediation_work(remediation_id))
         self._runner.run(remediation_id)
 
     # --- Who clicked -------------------------------------------------------------------------------------------
 
     def who_clicked(self, user_id: str, case_id: int, reply: Reply) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         message_id, urls = _what_to_look_for(view)
         try:
             query = hunting.clicks_query(message_id, urls)
             clicks = hunting.clicks_from_rows(self._graph.run_hunting_query(query))
         except (GraphError, KqlValueError) as exc:
             words = hunting_problem(exc)
-            self._store.audit(user_id, WHO_CLICKED, "failed", case_id=case_id, detail=words)
+            self._audit_log.record(user_id, WHO_CLICKED, "failed", case_id=case_id, details={"reason": words})
             reply(*cards.notice(f"Could not look for clicks: {words}"))
             return
         people = self._slack_people({c.user for c in clicks if c.user})
         text, blocks = cards.who_clicked(case_id, clicks, people)
-        location = self._store.card_location(case_id)
+        location = self._card_posts.card_location(case_id)
         posted = False
         if location is not None:
             try:
@@ -214,15 +224,16 @@ class Remediations:
         if not posted:
             reply(text, blocks)
         through = {c.user.lower() for c in clicks if c.clicked_through}
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             WHO_CLICKED,
             "done",
             case_id=case_id,
-            detail=(
-                f"count={len(clicks)} clicks by {len({c.user.lower() for c in clicks})} people, "
-                f"{len(through)} clicked through"
-            ),
+            details={
+                "count": len(clicks),
+                "people": len({c.user.lower() for c in clicks}),
+                "clicked_through": len(through),
+            },
         )
 
     def _slack_people(self, addresses: set[str]) -> dict[str, str]:
@@ -256,13 +267,13 @@ class Remediations:
         return None
 
     def _running_words(self, case_id: int) -> str:
-        running = self._store.case_view(case_id).active_remediation
+        running = self._cases.case_view(case_id).active_remediation
         if running is None:
             return "Another purge or restore of this case has just started."
         return "Already running: " + cards.remediation_line(running, plain=True)
 
     def _refuse(self, user_id: str, action: str, case_id: int, reason: str, reply: Reply) -> None:
-        self._store.audit(user_id, action, "refused", case_id=case_id, detail=reason)
+        self._audit_log.record(user_id, action, "refused", case_id=case_id, details={"reason": reason})
         reply(*cards.notice(reason))
 
 

@@ -21,7 +21,18 @@ from bot.runtime.lifecycle import Stopping
 from bot.runtime.metrics import Metrics
 from bot.slack.contract import ActionId
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import ItemState, ItemUpdate, ItemWork, RemediationWork, Store
+from bot.store import (
+    AuditDetails,
+    AuditLog,
+    AuditNote,
+    AuditValue,
+    Cases,
+    ItemState,
+    ItemUpdate,
+    ItemWork,
+    RemediationRecords,
+    RemediationWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +61,9 @@ class RemediationRunner:
     def __init__(
         self,
         *,
-        store: Store,
+        remediations: RemediationRecords,
+        cases: Cases,
+        audit: AuditLog,
         graph: GraphClient,
         notifier: SlackNotifier,
         purge_method: str,
@@ -60,7 +73,9 @@ class RemediationRunner:
         stopping: Stopping | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self._store = store
+        self._remediations = remediations
+        self._cases = cases
+        self._audit_log = audit
         self._graph = graph
         self._notifier = notifier
         self._purge_method = purge_method
@@ -74,14 +89,14 @@ class RemediationRunner:
 
     def due(self, now: datetime) -> list[int]:
         """Remediations whose worker is gone, or whose retry time has come."""
-        return self._store.due_remediations(now=now)
+        return self._remediations.due_remediations(now=now)
 
     def due_verifications(self, now: datetime) -> list[RemediationWork]:
         """Claimed: each is verified, or handed back with `verify_later`."""
-        return self._store.claim_due_verifications(now=now)
+        return self._remediations.claim_due_verifications(now=now)
 
     def verify_later(self, work: RemediationWork, now: datetime) -> None:
-        self._store.schedule_verification(work.remediation_id, now)
+        self._remediations.schedule_verification(work.remediation_id, now)
 
     # --- carrying a remediation ---------------------------------------------------------------------------
 
@@ -90,11 +105,13 @@ class RemediationRunner:
         nothing to do. Returns what stopped the look-up, if something did."""
         if work.kind == "restore":
             copies: Sequence[Any] = (
-                self._store.remediation_items(work.restores_id, [ItemState.DONE]) if work.restores_id else []
+                self._remediations.remediation_items(work.restores_id, [ItemState.DONE])
+                if work.restores_id
+                else []
             )
         else:
             try:
-                copies = self.find(self._store.case_view(work.case_id), work.scope)
+                copies = self.find(self._cases.case_view(work.case_id), work.scope)
             except (GraphError, KqlValueError) as exc:
                 words = hunting_problem(exc)
                 self._finish(
@@ -105,17 +122,19 @@ class RemediationRunner:
         if not copies:
             self._finish(work.remediation_id, RemediationState.DONE, "No mailbox holds a copy any more.")
             return None
-        self._store.add_remediation_items(work.remediation_id, copies)
+        self._remediations.add_remediation_items(work.remediation_id, copies)
         if work.kind == "purge":
             self._audit(
-                work, "found", f"copies={len(copies)} mailboxes={len({c.recipient.lower() for c in copies})}"
+                work,
+                "found",
+                {"copies": len(copies), "mailboxes": len({c.recipient.lower() for c in copies})},
             )
         self._notifier.sync_card(work.case_id)
         return None
 
     def run(self, remediation_id: int) -> None:
         """Carry a running remediation as far as it goes now (if no other worker holds it)."""
-        work = self._store.claim_remediation(remediation_id, now=self._clock.now())
+        work = self._remediations.claim_remediation(remediation_id, now=self._clock.now())
         if work is None:
             return
         if work.state is RemediationState.FINDING:
@@ -126,8 +145,8 @@ class RemediationRunner:
             return
         if self._clock.now() - work.created_at > self._give_up:
             # Graph kept failing for as long as a verdict is waited for: stop, and say what is left.
-            left = self._store.remediation_items(work.remediation_id, [ItemState.PENDING])
-            self._store.record_remediation_items(
+            left = self._remediations.remediation_items(work.remediation_id, [ItemState.PENDING])
+            self._remediations.record_remediation_items(
                 work.remediation_id, [ItemUpdate(i.item_id, ItemState.FAILED, detail="gave up") for i in left]
             )
             self._finish(
@@ -140,7 +159,7 @@ class RemediationRunner:
             else:
                 self._via_defender(work)
         except AuthError as exc:
-            self._store.release_remediation(
+            self._remediations.release_remediation(
                 work.remediation_id, self._clock.now() + RETRY_LATER, error=str(exc)
             )
             log.warning("case %s: remediation %s waits: %s", work.case_id, work.remediation_id, exc)
@@ -150,13 +169,13 @@ class RemediationRunner:
     # --- Defender ----------------------------------------------------------------------------------------------
 
     def _via_defender(self, work: RemediationWork) -> None:
-        pending = self._store.remediation_items(work.remediation_id, [ItemState.PENDING])
+        pending = self._remediations.remediation_items(work.remediation_id, [ItemState.PENDING])
         submitted_any = bool(
-            self._store.remediation_items(work.remediation_id, [ItemState.SUBMITTED], limit=1)
+            self._remediations.remediation_items(work.remediation_id, [ItemState.SUBMITTED], limit=1)
         )
         for chunk in remediation_chunks(pending):
             if self._stopped():
-                self._store.release_remediation(work.remediation_id, self._clock.now())
+                self._remediations.release_remediation(work.remediation_id, self._clock.now())
                 return
             try:
                 location = self._graph.remediate(
@@ -170,22 +189,22 @@ class RemediationRunner:
                     self._fall_back(work, exc)
                     return
                 if exc.retryable:
-                    self._store.release_remediation(
+                    self._remediations.release_remediation(
                         work.remediation_id, self._clock.now() + RETRY_LATER, error=str(exc)
                     )
-                    self._audit(work, "retrying", f"remediate: {exc}")
+                    self._audit(work, "retrying", {"reason": f"remediate: {exc}"})
                     return
                 self._finish(work.remediation_id, RemediationState.FAILED, f"Microsoft refused: {exc}")
                 return
             submitted_any = True
-            self._store.record_remediation_items(
+            self._remediations.record_remediation_items(
                 work.remediation_id, [ItemUpdate(i.item_id, ItemState.SUBMITTED) for i in chunk]
             )
             if location:
-                self._store.add_action_center_url(work.remediation_id, location)
-            self._audit(work, "submitted", f"count={len(chunk)} action_center={location or 'none'}")
+                self._remediations.add_action_center_url(work.remediation_id, location)
+            self._audit(work, "submitted", {"count": len(chunk), "action_center": location or None})
         now = self._clock.now()
-        self._store.remediation_submitted(
+        self._remediations.remediation_submitted(
             work.remediation_id,
             next_check_at=now + timedelta(seconds=poll_gap(self._schedule, checks_made=0)),
             give_up_at=now + self._give_up,
@@ -197,12 +216,12 @@ class RemediationRunner:
             "SecurityAnalyzedMessage.ReadWrite.All); using the mailbox API instead."
         )
         log.info("case %s: %s (%s)", work.case_id, reason, exc)
-        self._store.switch_remediation_method(work.remediation_id, "mailbox", reason)
-        self._audit(work, "fallback", f"method=mailbox reason=remediate answered 403: {exc}")
-        self._via_mailbox(self._store.remediation_work(work.remediation_id))
+        self._remediations.switch_remediation_method(work.remediation_id, "mailbox", reason)
+        self._audit(work, "fallback", {"method": "mailbox", "reason": f"remediate answered 403: {exc}"})
+        self._via_mailbox(self._remediations.remediation_work(work.remediation_id))
 
     def verify(self, work: RemediationWork) -> None:
-        waiting = self._store.remediation_items(work.remediation_id, [ItemState.SUBMITTED])
+        waiting = self._remediations.remediation_items(work.remediation_id, [ItemState.SUBMITTED])
         rows: list[dict] = []
         try:
             for query in hunting.locations_queries(i.network_message_id for i in waiting):
@@ -222,7 +241,7 @@ class RemediationRunner:
                 ItemUpdate(item.item_id, ItemState.DONE if done else ItemState.SUBMITTED, location=location)
             )
         if updates:
-            self._store.record_remediation_items(work.remediation_id, updates)
+            self._remediations.record_remediation_items(work.remediation_id, updates)
         left = sum(1 for u in updates if u.state == ItemState.SUBMITTED) + (len(waiting) - len(updates))
         if left == 0:
             self._finish(work.remediation_id, RemediationState.DONE)
@@ -244,7 +263,7 @@ class RemediationRunner:
         due = now + timedelta(seconds=gap)
         if work.give_up_at is not None:
             due = min(due, work.give_up_at)
-        self._store.schedule_verification(work.remediation_id, due)
+        self._remediations.schedule_verification(work.remediation_id, due)
 
     # --- the mailbox API ---------------------------------------------------------------------------------------
 
@@ -252,9 +271,9 @@ class RemediationRunner:
         destination = _DESTINATION[work.action]
         while True:
             if self._stopped():
-                self._store.release_remediation(work.remediation_id, self._clock.now())
+                self._remediations.release_remediation(work.remediation_id, self._clock.now())
                 return
-            items = self._store.remediation_items(
+            items = self._remediations.remediation_items(
                 work.remediation_id, [ItemState.PENDING], limit=MAILBOX_ROUND
             )
             if not items:
@@ -262,18 +281,18 @@ class RemediationRunner:
             try:
                 updates, retry = self._mailbox_round(items, destination)
             except GraphError as exc:  # the envelope itself failed after its retries, or shutting down
-                self._store.release_remediation(
+                self._remediations.release_remediation(
                     work.remediation_id, self._clock.now() + RETRY_LATER, error=str(exc)
                 )
-                self._audit(work, "retrying", f"mailbox API: {exc}")
+                self._audit(work, "retrying", {"reason": f"mailbox API: {exc}"})
                 return
-            self._store.record_remediation_items(work.remediation_id, updates)
+            self._remediations.record_remediation_items(work.remediation_id, updates)
             self._notifier.sync_card(work.case_id)
             if retry:
-                self._store.release_remediation(
+                self._remediations.release_remediation(
                     work.remediation_id, self._clock.now() + RETRY_LATER, error=retry
                 )
-                self._audit(work, "retrying", f"mailbox API: {retry}")
+                self._audit(work, "retrying", {"reason": f"mailbox API: {retry}"})
                 return
         view = self._view(work)
         state = RemediationState.DONE if view is None or view.failed == 0 else RemediationState.PARTIAL
@@ -353,48 +372,59 @@ class RemediationRunner:
         return [c for c in hunting.copies_from_rows(self._graph.run_hunting_query(query)) if c.in_a_mailbox]
 
     def remember_network_message_id(self, case_id: int, copies: Sequence[Copy]) -> None:
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         message_id = view.message.original.message_id if view.message else None
         wanted = hunting.bracketed(message_id) if message_id else None
         reported = next((c for c in copies if c.internet_message_id == wanted), None)
         if reported is not None:
-            self._store.record_network_message_id(case_id, reported.network_message_id)
+            self._cases.record_network_message_id(case_id, reported.network_message_id)
 
     def _view(self, work: RemediationWork) -> RemediationView | None:
-        view = self._store.case_view(work.case_id)
+        view = self._cases.case_view(work.case_id)
         return next((r for r in view.remediations if r.remediation_id == work.remediation_id), None)
 
     def _finish(self, remediation_id: int, state: RemediationState, error: str | None = None) -> None:
-        work = self._store.remediation_work(remediation_id)
+        work = self._remediations.remediation_work(remediation_id)
         view = self._view(work)
         method = view.method if view else work.method
         outcome = {RemediationState.DONE: "done", RemediationState.PARTIAL: "partial"}.get(state, "failed")
-        counts = ""
+        details: dict[str, AuditValue] = {
+            "remediation": remediation_id,
+            "scope": work.scope,
+            "action": work.action,
+            "method": method,
+        }
         if view is not None:
-            counts = (
-                f"count={view.done} of={view.total} failed={view.failed} missing={view.missing} "
-                f"action_center={' '.join(view.action_center_urls) or 'none'}"
-            )
-        detail = (
-            f"remediation={remediation_id} scope={work.scope} action={work.action} method={method} {counts}"
-            + (f" reason={error}" if error else "")
-        )
+            details |= {
+                "count": view.done,
+                "of": view.total,
+                "failed": view.failed,
+                "missing": view.missing,
+                "action_center": list(view.action_center_urls),
+            }
+        if error:
+            details["reason"] = error
         action = PURGE if work.kind == "purge" else RESTORE
-        if not self._store.finish_remediation(
-            remediation_id, state, error, audit=(work.requested_by, action, outcome, detail)
+        if not self._remediations.finish_remediation(
+            remediation_id, state, error, audit=AuditNote(work.requested_by, action, outcome, details)
         ):
             return
         if self._metrics is not None:
             self._metrics.remediation(method, outcome)
         self._notifier.sync_card(work.case_id)
 
-    def _audit(self, work: RemediationWork, outcome: str, detail: str) -> None:
-        self._store.audit(
+    def _audit(self, work: RemediationWork, outcome: str, details: AuditDetails) -> None:
+        self._audit_log.record(
             work.requested_by,
             PURGE if work.kind == "purge" else RESTORE,
             outcome,
             case_id=work.case_id,
-            detail=f"remediation={work.remediation_id} scope={work.scope} action={work.action} {detail}",
+            details={
+                "remediation": work.remediation_id,
+                "scope": work.scope,
+                "action": work.action,
+                **details,
+            },
         )
 
     def _stopped(self) -> bool:

@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.cases.intake import Intake
 from bot.slack import cards
 from bot.slack.contract import SlashCommand
-from bot.store.store import Store
+from bot.store import Idempotency, Reporters
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +22,26 @@ Reply = Callable[[str, list[dict]], None]
 
 class ReporterRequests:
     def __init__(
-        self, *, store: Store, slack: WebClient, intake: Intake, submit: Callable[..., None]
+        self,
+        *,
+        reporters: Reporters,
+        idempotency: Idempotency,
+        slack: WebClient,
+        intake: Intake,
+        submit: Callable[..., None],
     ) -> None:
         """`submit(work, *args)` runs work after the ack (the post-ack worker pool)."""
-        self._store = store
+        self._reporters = reporters
+        self._idempotency = idempotency
         self._slack = slack
         self._intake = intake
         self._submit = submit
 
     def show_status(self, user_id: str, reply: Reply) -> None:
         """The caller's recent reports and what became of them, in their language."""
-        reply(*cards.status_list(self._store.cases_reported_by(user_id), self._intake.language_of(user_id)))
+        reply(
+            *cards.status_list(self._reporters.cases_reported_by(user_id), self._intake.language_of(user_id))
+        )
 
     def open_report_form(
         self, user_id: str, channel_id: str | None, trigger_id: str, tell: Callable[[str], None]
@@ -60,5 +69,5 @@ class ReporterRequests:
 
     def take_message_event(self, event_id: str, event: dict) -> None:
         """Slack redelivers events it thinks were lost: each event id is claimed once in the store."""
-        if self._store.first_time(f"event:{event_id}"):
+        if self._idempotency.first_time(f"event:{event_id}"):
             self._intake.on_message_with_files(event)

@@ -16,7 +16,7 @@ from bot.runtime.logs import case_context
 from bot.slack import cards
 from bot.slack.authz import Authorizer
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import Store
+from bot.store import AuditLog, Cases, Submissions
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,17 @@ class CaseActions:
     def __init__(
         self,
         *,
-        store: Store,
+        cases: Cases,
+        submissions: Submissions,
+        audit: AuditLog,
         authorizer: Authorizer,
         notifier: SlackNotifier,
         follow_up: FollowUp,
         clock: Clock | None = None,
     ) -> None:
-        self._store = store
+        self._cases = cases
+        self._submissions = submissions
+        self._audit_log = audit
         self._authorizer = authorizer
         self._notifier = notifier
         self._follow_up = follow_up
@@ -48,24 +52,30 @@ class CaseActions:
     ) -> None:
         """Authorize `user_id` for `action` on the case named by `value`, audit, then do `work(case_id)`."""
         case_id = _case_id(value)
-        if case_id is None or not self._store.case_exists(case_id):
-            self._store.audit(user_id, action, "refused", detail=f"no such case: {str(value)[:100]!r}")
+        if case_id is None or not self._cases.case_exists(case_id):
+            self._audit_log.record(
+                user_id, action, "refused", details={"reason": f"no such case: {str(value)[:100]!r}"}
+            )
             reply(*cards.notice("That case does not exist (any more)."))
             return
         decision = self._authorizer.check(user_id)
         if not decision.allowed:
             log.info("refused %s on case %s for %s: %s", action, case_id, user_id, decision.reason)
-            self._store.audit(user_id, action, "refused", case_id=case_id, detail=decision.reason)
+            self._audit_log.record(
+                user_id, action, "refused", case_id=case_id, details={"reason": decision.reason}
+            )
             reply(*cards.notice(f"Only Security responders can do that. {decision.reason}"))
             return
-        self._store.audit(user_id, action, "allowed", case_id=case_id, detail=decision.reason)
+        self._audit_log.record(
+            user_id, action, "allowed", case_id=case_id, details={"reason": decision.reason}
+        )
         with case_context(case_id):
             work(case_id)
 
     # --- the actions -------------------------------------------------------------------------------------------
 
     def resubmit(self, user_id: str, case_id: int, reply: Reply) -> None:
-        last_sent = self._store.last_sent_at(case_id)
+        last_sent = self._submissions.last_sent_at(case_id)
         now = self._clock.now()
         if last_sent is not None and now - last_sent < RESUBMIT_WAIT:
             reply(*cards.resubmit_choice(case_id, last_sent + RESUBMIT_WAIT))
@@ -76,38 +86,40 @@ class CaseActions:
         self._queue(user_id, case_id, self._clock.now(), reply)
 
     def resubmit_later(self, user_id: str, case_id: int, reply: Reply) -> None:
-        last_sent = self._store.last_sent_at(case_id)
+        last_sent = self._submissions.last_sent_at(case_id)
         due = (last_sent + RESUBMIT_WAIT) if last_sent else self._clock.now()
         self._queue(user_id, case_id, max(due, self._clock.now()), reply)
 
     def dismiss(self, user_id: str, case_id: int, reply: Reply) -> None:
-        if not self._store.dismiss(case_id, user_id):
+        if not self._cases.dismiss(case_id, user_id):
             reply(*cards.notice("This case was already dismissed."))
             return
-        self._store.audit(user_id, "dismiss", "done", case_id=case_id)
+        self._audit_log.record(user_id, "dismiss", "done", case_id=case_id)
         self._notifier.sync_card(case_id)
         self._notifier.tell_outcome(case_id)
 
     def _queue(self, user_id: str, case_id: int, not_before: datetime, reply: Reply) -> None:
-        submission_id = self._store.queue_resubmission(case_id, user_id, not_before, now=self._clock.now())
+        submission_id = self._submissions.queue_resubmission(
+            case_id, user_id, not_before, now=self._clock.now()
+        )
         if submission_id is None:
-            waiting = self._store.pending_resubmission(case_id)
+            waiting = self._submissions.pending_resubmission(case_id)
             reply(
                 *cards.notice(
                     "A submission of this case is already waiting or being checked"
                     + (f" (due {waiting:%Y-%m-%d %H:%M} UTC)." if waiting else ".")
-                    if self._store.case_view(case_id).status.value != "dismissed"
+                    if self._cases.case_view(case_id).status.value != "dismissed"
                     else "This case was dismissed; it is not sent again."
                 )
             )
             return
         later = not_before > self._clock.now() + timedelta(seconds=5)
-        self._store.audit(
+        self._audit_log.record(
             user_id,
             "resubmit",
             "scheduled" if later else "done",
             case_id=case_id,
-            detail=f"not before {not_before.isoformat()}",
+            details={"not_before": not_before.isoformat()},
         )
         self._notifier.sync_card(case_id)
         if not later:

@@ -21,7 +21,7 @@ from bot.runtime.lifecycle import ShuttingDown, Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack.notifier import SlackNotifier
-from bot.store.store import CheckWork, SendWork, Store
+from bot.store import CardPosts, Cases, CheckWork, Reporters, SendWork, Submissions
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,10 @@ _MAX_HEADER_BYTES = 256 * 1024
 class FollowUp:
     def __init__(
         self,
-        store: Store,
+        submissions: Submissions,
+        cases: Cases,
+        reporters: Reporters,
+        card_posts: CardPosts,
         graph: GraphClient,
         notifier: SlackNotifier,
         *,
@@ -45,7 +48,10 @@ class FollowUp:
         stopping: Stopping | None = None,
         clock: Clock | None = None,
     ) -> None:
-        self._store = store
+        self._submissions = submissions
+        self._cases = cases
+        self._reporters = reporters
+        self._card_posts = card_posts
         self._graph = graph
         self._notifier = notifier
         self._schedule = tuple(poll_schedule)
@@ -58,7 +64,7 @@ class FollowUp:
 
     def send(self, submission_id: int) -> None:
         """Send one queued submission to Microsoft, if nobody else has claimed it."""
-        work = self._store.claim_send(submission_id, now=self._clock.now())
+        work = self._submissions.claim_send(submission_id, now=self._clock.now())
         if work is None:
             return
         with case_context(work.case_id):
@@ -70,11 +76,11 @@ class FollowUp:
             # queued again at once for whoever runs next, rather than sent from a process on its way out.
             log.info("case %s: not sent: phishbot is stopping", work.case_id)
             if work.resumed:
-                self._store.retry_unsure_send(
+                self._submissions.retry_unsure_send(
                     work.submission_id, self._clock.now(), "handed back at shutdown"
                 )
             else:
-                self._store.record_send_failure(
+                self._submissions.record_send_failure(
                     work.submission_id, "handed back at shutdown", self._clock.now()
                 )
             return
@@ -90,7 +96,7 @@ class FollowUp:
                 look_again_at = self._clock.now() + timedelta(
                     seconds=0 if isinstance(exc, ShuttingDown) else SEND_RETRY_DELAYS[0]
                 )
-                self._store.retry_unsure_send(work.submission_id, look_again_at, str(exc))
+                self._submissions.retry_unsure_send(work.submission_id, look_again_at, str(exc))
                 return
             if made is not None:
                 log.info(
@@ -109,7 +115,9 @@ class FollowUp:
             # Not sent (the retry policy was waiting): queued again, for this replica after its restart or
             # for another one now.
             log.info("case %s: submission handed back at shutdown", work.case_id)
-            self._store.record_send_failure(work.submission_id, "handed back at shutdown", self._clock.now())
+            self._submissions.record_send_failure(
+                work.submission_id, "handed back at shutdown", self._clock.now()
+            )
             return
         except GraphError as exc:
             retry_at: datetime | None = None
@@ -118,7 +126,7 @@ class FollowUp:
             log.warning(
                 "case %s: submission failed (%s)%s", work.case_id, exc, " — will retry" if retry_at else ""
             )
-            self._store.record_send_failure(work.submission_id, _failure_words(exc), retry_at)
+            self._submissions.record_send_failure(work.submission_id, _failure_words(exc), retry_at)
             if retry_at is None and self._metrics is not None:
                 self._metrics.submission_ended("failed", None)
             self._notifier.sync_card(work.case_id)
@@ -128,7 +136,7 @@ class FollowUp:
     def _record_created(self, work: SendWork, created: dict) -> None:
         microsoft_id = str(created.get("id") or "")
         verdict = Verdict.from_graph(created)
-        self._store.record_sent(
+        self._submissions.record_sent(
             work.submission_id,
             microsoft_id,
             self._clock.now() + timedelta(seconds=poll_gap(self._schedule, checks_made=0)),
@@ -136,7 +144,7 @@ class FollowUp:
         )
         log.info("case %s: submitted to Microsoft as %s", work.case_id, microsoft_id)
         if work.scheduled_by:
-            self._store.mark_resubmission_sent(work.case_id, scheduled_by=work.scheduled_by)
+            self._submissions.mark_resubmission_sent(work.case_id, scheduled_by=work.scheduled_by)
         self._notifier.sync_card(work.case_id)
 
     def _made_by_lost_attempt(self, work: SendWork) -> dict | None:
@@ -163,11 +171,11 @@ class FollowUp:
     # --- the sweep's share (bot/cases/sweep.py lists the steps) ---------------------------------------------
 
     def due_sends(self, now: datetime) -> list[int]:
-        return self._store.due_to_send(now=now)
+        return self._submissions.due_to_send(now=now)
 
     def cards_to_redraw(self, now: datetime) -> list[int]:
         # A changed card is due at once, whatever the time: `now` only keeps the steps' shape.
-        return self._store.dirty_cards()
+        return self._card_posts.dirty_cards()
 
     def redraw_card(self, case_id: int) -> None:
         with case_context(case_id):
@@ -175,7 +183,7 @@ class FollowUp:
 
     def untold_cases(self, now: datetime) -> list[int]:
         # Like a changed card, an untold outcome is due at once.
-        return self._store.cases_with_untold_reporters()
+        return self._reporters.cases_with_untold_reporters()
 
     def tell_outcome(self, case_id: int) -> None:
         with case_context(case_id):
@@ -183,25 +191,25 @@ class FollowUp:
 
     def take_over(self) -> None:
         """This replica just became the scheduler's leader: pick up at once what a dead leader left claimed."""
-        released = self._store.release_leased_checks()
+        released = self._submissions.release_leased_checks()
         if released:
             log.info("took over the scheduler: %d verdict check(s) brought forward", released)
 
     def check_due(self, now: datetime | None = None) -> int:
         """Read the verdict of every due submission; returns how many were read."""
-        work = self._store.claim_due_checks(now=now or self._clock.now())
+        work = self._submissions.claim_due_checks(now=now or self._clock.now())
         read = 0
         # A $batch (20) at a time, so that a shutdown between two of them hands the rest back unread (the
         # sweep's own stop check is between steps and items; this one is inside a claimed batch).
         for start in range(0, len(work), BATCH_LIMIT):
             chunk = work[start : start + BATCH_LIMIT]
             if self._stopping.is_set():
-                self._store.release_checks([w.submission_id for w in work[start:]])
+                self._submissions.release_checks([w.submission_id for w in work[start:]])
                 break
             try:
                 answers = self._graph.read_submissions([(w.kind.value, w.microsoft_id) for w in chunk])
             except ShuttingDown:
-                self._store.release_checks([w.submission_id for w in work[start:]])
+                self._submissions.release_checks([w.submission_id for w in work[start:]])
                 break
             except GraphError as exc:
                 log.warning("verdict round failed for %d submissions: %s", len(chunk), exc)
@@ -209,7 +217,7 @@ class FollowUp:
             for item in chunk:
                 answer = answers.get(item.microsoft_id)
                 if isinstance(answer, ShuttingDown):
-                    self._store.release_checks([item.submission_id])
+                    self._submissions.release_checks([item.submission_id])
                     continue
                 if isinstance(answer, dict):
                     self._record(item, Verdict.from_graph(answer), error=None)
@@ -229,7 +237,7 @@ class FollowUp:
         gap = poll_gap(self._schedule, checks_made=item.checks_done + 1)
         next_check = min(now + timedelta(seconds=gap), give_up_at)
         gave_up = now >= give_up_at
-        ended = self._store.record_check(
+        ended = self._submissions.record_check(
             item.submission_id, verdict, next_check_at=next_check, gave_up=gave_up, error=error
         )
         if ended:
@@ -246,7 +254,7 @@ class FollowUp:
         if verdict is None or not verdict.is_final:
             self._metrics.submission_ended("gave_up", None)
             return
-        reported_at = self._store.case_view(case_id).created_at
+        reported_at = self._cases.case_view(case_id).created_at
         self._metrics.submission_ended(verdict.category, (self._clock.now() - reported_at).total_seconds())
 
 

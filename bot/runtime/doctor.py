@@ -341,12 +341,12 @@ class Doctor:
     def database(self) -> None:
         from sqlalchemy.engine import make_url
 
-        from bot.store.store import Store
+        from bot.store import Database
 
         url = self.settings.database_url
         shown = make_url(url).render_as_string(hide_password=True)
         try:
-            store = Store(url)
+            database = Database(url)
         except ModuleNotFoundError as exc:
             self.add(
                 "Database",
@@ -361,7 +361,7 @@ class Doctor:
             )
             return
         try:
-            problem = store.schema_problem()
+            problem = database.schema_problem()
         except Exception as exc:  # noqa: BLE001 - unreachable database
             self.add(
                 "Database",
@@ -371,9 +371,9 @@ class Doctor:
             )
             return
         finally:
-            store.close()
+            database.close()
         if problem is None:
-            self.add("Database", OK, f"{shown} at schema revision {Store.head_revision()}")
+            self.add("Database", OK, f"{shown} at schema revision {Database.head_revision()}")
         else:
             kind, words = problem
             fix = "phishbot migrate" if kind != "ahead" else "run the phishbot release that migrated it"

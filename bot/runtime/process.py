@@ -28,7 +28,7 @@ from bot.runtime.scheduler import Sweeper
 from bot.runtime.slack_app import create_app
 from bot.runtime.web import Health, WebServer, make_wsgi_app
 from bot.services import Services, build_services
-from bot.store.store import WORKER_HEARTBEAT_SECONDS
+from bot.store import WORKER_HEARTBEAT_SECONDS
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -86,12 +86,12 @@ class Runtime:
         services = self.services = build_services(settings, clock=self._clock)
         # SQLite is one process and one file: migrating on start keeps a small install to one command.
         # PostgreSQL is shared by replicas: a schema change is `phishbot migrate`, run once, on purpose.
-        services.store.ensure_schema(migrate=is_sqlite(settings.database_url))
+        services.database.ensure_schema(migrate=is_sqlite(settings.database_url))
         if self._process_lock is not None:
             # The process lock proves any earlier process on this file is dead: its claims are free now.
-            services.store.forget_other_workers()
+            services.store.workers.forget_other_workers()
         else:
-            services.store.heartbeat()
+            services.store.workers.heartbeat()
         app = self._app = create_app(services)
         self._listener_executor = app.listener_runner.listener_executor
         metrics = services.metrics
@@ -105,7 +105,8 @@ class Runtime:
             from bot.cases.digest import Digest
 
             digest = Digest(
-                services.store,
+                services.store.digests,
+                services.store.idempotency,
                 services.slack,
                 channel=settings.digest_channel,
                 timezone=settings.digest_timezone,
@@ -122,12 +123,12 @@ class Runtime:
             on_role=lambda role: metrics.scheduler_leader.set(1 if role == "leader" else 0),
             on_sweep=metrics.sweep_seconds.observe,
             on_lead=services.follow_up.take_over,
-            keep_alive=services.store.heartbeat,
+            keep_alive=services.store.workers.heartbeat,
             keep_alive_seconds=WORKER_HEARTBEAT_SECONDS,
         )
         self.health = Health(
             {
-                "database": services.store.ping,
+                "database": services.database.ping,
                 "slack": self._slack_connected,
                 "scheduler": lambda: sweeper.running,
             },

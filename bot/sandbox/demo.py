@@ -168,7 +168,7 @@ def _story(say: Narrator, slack: SlackEmulator, graph: GraphEmulator, runtime: R
     )
 
     say.step("Microsoft analyses; phishbot checks on its schedule and edits each card in place")
-    case_ids = [c.case_id for c in store.cases_reported_by(REPORTER)]
+    case_ids = [c.case_id for c in store.reporters.cases_reported_by(REPORTER)]
     seen: dict[str, int] = {}
 
     def finished() -> bool:
@@ -176,7 +176,7 @@ def _story(say: Narrator, slack: SlackEmulator, graph: GraphEmulator, runtime: R
             if message.updates and seen.get(message.ts) != message.updates:
                 seen[message.ts] = message.updates
                 print(f"  card {message.ts}, edit #{message.updates}: {_headline(message)}", flush=True)
-        done = all(store.case_view(case_id).status in FINISHED for case_id in case_ids)
+        done = all(store.cases.case_view(case_id).status in FINISHED for case_id in case_ids)
         return done and len(slack.dms(REPORTER)) >= len(case_ids)
 
     _wait(slack, finished, "the verdicts", timeout=40)
@@ -197,7 +197,7 @@ def _story(say: Narrator, slack: SlackEmulator, graph: GraphEmulator, runtime: R
     )
     slack.click(RESPONDER, ActionId.RESUBMIT, None, slack.messages(SOC_CHANNEL)[0])
     say.show("what Sam sees", _wait(slack, lambda: shown_to(RESPONDER), "Sam's choice")[-1])
-    audit = store.audit_entries()
+    audit = store.audit.entries()
     entries = ", ".join(f"{e['actor']} {e['action']} {e['outcome']}" for e in audit)
     print(f"  audit log: {entries}")
     say.step(f"Cards in #security-ops: {len(slack.messages(SOC_CHANNEL))} (one per case, edited in place)")

@@ -18,7 +18,7 @@ from bot.domain import CaseStatus
 from bot.runtime.logs import in_case
 from bot.slack import cards
 from bot.slack import i18n as messages
-from bot.store.store import Store
+from bot.store import CardPosts, Cases, Reporters
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +30,16 @@ class SlackNotifier:
     def __init__(
         self,
         client: WebClient,
-        store: Store,
+        card_posts: CardPosts,
+        cases: Cases,
+        reporters: Reporters,
         soc_channel: str,
         language_of: Callable[[str], str] | None = None,
     ) -> None:
         self._client = client
-        self._store = store
+        self._card_posts = card_posts
+        self._cases = cases
+        self._reporters = reporters
         self._soc_channel = soc_channel
         # A reporter's language (bot.slack.directory.SlackDirectory.language_of); English when not given.
         self._language_of = language_of or (lambda _user_id: messages.ENGLISH)
@@ -45,53 +49,53 @@ class SlackNotifier:
     @in_case
     def sync_card(self, case_id: int) -> None:
         """Bring the case's card up to date if anything changed since it was last drawn."""
-        if not self._store.take_card_dirty(case_id):
+        if not self._card_posts.take_card_dirty(case_id):
             return
         try:
             self._draw_card(case_id)
         finally:
-            self._store.card_drawn(case_id)
+            self._card_posts.card_drawn(case_id)
 
     def _draw_card(self, case_id: int) -> None:
-        drawn_as_of = self._store.case_updated_at(case_id)
+        drawn_as_of = self._card_posts.case_updated_at(case_id)
         try:
-            location = self._store.card_location(case_id)
+            location = self._card_posts.card_location(case_id)
             if location is None:
                 self._post_card(case_id)
             else:
-                view = self._store.case_view(case_id)
+                view = self._cases.case_view(case_id)
                 text, blocks = cards.case_card(view)
                 self._client.chat_update(channel=location[0], ts=location[1], text=text, blocks=blocks)
-            if self._store.case_updated_at(case_id) != drawn_as_of:
+            if self._card_posts.case_updated_at(case_id) != drawn_as_of:
                 # The case changed while this was drawn: an edit from another thread or replica may have
                 # landed before this older one. Draw once more so the newest state is the last word.
-                self._store.mark_card_dirty(case_id)
+                self._card_posts.mark_card_dirty(case_id)
         except SlackApiError as exc:
             error = exc.response.get("error")
             if error == "message_not_found":
                 # Someone deleted the card: the case is still open, so it gets a new one.
                 log.warning("case %s: its card was deleted in Slack; posting a new one", case_id)
-                self._store.forget_card(case_id)
+                self._card_posts.forget_card(case_id)
             else:
                 log.warning("case %s: card not updated (%s); will retry", case_id, error)
-            self._store.mark_card_dirty(case_id)
+            self._card_posts.mark_card_dirty(case_id)
         except Exception:
-            self._store.mark_card_dirty(case_id)
+            self._card_posts.mark_card_dirty(case_id)
             raise
 
     def _post_card(self, case_id: int) -> None:
-        previous_claim = self._store.card_claim_time(case_id)
-        if not self._store.claim_card_post(case_id):
-            self._store.mark_card_dirty(case_id)  # another worker is posting; draw again after it
+        previous_claim = self._card_posts.card_claim_time(case_id)
+        if not self._card_posts.claim_card_post(case_id):
+            self._card_posts.mark_card_dirty(case_id)  # another worker is posting; draw again after it
             return
         try:
             if previous_claim is not None:
                 found = self._find_card(case_id, since=previous_claim)
                 if found is not None:
-                    self._store.record_card_posted(case_id, self._soc_channel, found)
-                    self._store.mark_card_dirty(case_id)  # the found card may be stale: edit it next
+                    self._card_posts.record_card_posted(case_id, self._soc_channel, found)
+                    self._card_posts.mark_card_dirty(case_id)  # the found card may be stale: edit it next
                     return
-            view = self._store.case_view(case_id)
+            view = self._cases.case_view(case_id)
             text, blocks = cards.case_card(view)
             response = self._client.chat_postMessage(
                 channel=self._soc_channel,
@@ -101,9 +105,9 @@ class SlackNotifier:
                 unfurl_media=False,
                 metadata={"event_type": CARD_EVENT_TYPE, "event_payload": {"case_id": case_id}},
             )
-            self._store.record_card_posted(case_id, response["channel"], response["ts"])
+            self._card_posts.record_card_posted(case_id, response["channel"], response["ts"])
         except Exception:
-            self._store.release_card_claim(case_id)
+            self._card_posts.release_card_claim(case_id)
             raise
 
     def _find_card(self, case_id: int, *, since: datetime) -> str | None:
@@ -128,13 +132,13 @@ class SlackNotifier:
     @in_case
     def tell_outcome(self, case_id: int) -> None:
         """Tell every reporter of a finished case the outcome, once each."""
-        view = self._store.case_view(case_id)
+        view = self._cases.case_view(case_id)
         if view.status not in TOLD_STATUSES:
             return
-        for reporter in self._store.reporters_to_tell(case_id):
+        for reporter in self._reporters.reporters_to_tell(case_id):
             # Claimed until Slack confirms: a process killed meanwhile leaves the reporter untold, and the next
             # one tells them (should Slack have posted it without answering, they hear it twice).
-            if not self._store.claim_outcome_message(reporter.reporter_row_id):
+            if not self._reporters.claim_outcome_message(reporter.reporter_row_id):
                 continue
             text, blocks = cards.reporter_outcome(view, self._language_of(reporter.user_id))
             try:
@@ -143,9 +147,9 @@ class SlackNotifier:
                 log.warning(
                     "case %s: outcome not delivered (%s); will retry", case_id, exc.response.get("error")
                 )
-                self._store.release_reporter_outcome(reporter.reporter_row_id)
+                self._reporters.release_reporter_outcome(reporter.reporter_row_id)
                 continue
-            self._store.outcome_message_sent(reporter.reporter_row_id)
+            self._reporters.outcome_message_sent(reporter.reporter_row_id)
 
     def direct_message(self, user_id: str, text: str, blocks: list[dict]) -> None:
         channel = self._client.conversations_open(users=user_id)["channel"]["id"]

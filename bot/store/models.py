@@ -1,4 +1,4 @@
-"""SQLAlchemy tables. The schema itself is owned by Alembic (bot/migrations); a test checks the two agree.
+"""SQLAlchemy tables. The schema itself is owned by Alembic (bot/store/migrations); a test checks the two agree.
 
 Due work lives here, not in the scheduler (design §7): a submission's `next_check_at`, a resubmission's
 `not_before`, a card that still needs an edit. Uniqueness is enforced by constraints, not by `if` checks.

@@ -1,4 +1,4 @@
-"""Alembic environment: the URL and connection come from phishbot (bot.store.store), never from alembic.ini."""
+"""Alembic environment: the URL and connection come from phishbot (bot.store.database), never from alembic.ini."""
 
 from alembic import context
 
@@ -12,7 +12,7 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         raise RuntimeError(
-            "phishbot migrations run through bot.store.store.Store.migrate(), which passes a connection"
+            "phishbot migrations run through bot.store.database.Database.migrate(), which passes a connection"
         )
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():

@@ -1,0 +1,153 @@
+"""What every repository shares: its database, the claim leases, the test of a claim left by a dead worker, and
+the few queries more than one aggregate needs (the latest verdict, a case's card to redraw).
+
+Every claim of work is an atomic UPDATE … WHERE, so two threads (or two replicas) never do the same work;
+uniqueness (one case per message, one reporter per case, one event per id) is a database constraint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from bot.domain import Verdict
+from bot.store.database import Database
+from bot.store.models import Base, CaseRow, SubmissionRow, VerdictRow, WorkerRow
+
+# A worker that claimed a submission (or a block's send) and died is presumed dead after this long; the work is
+# then claimable again.
+CLAIM_LEASE = timedelta(minutes=5)
+# A card post claimed but never recorded (the process died mid-call) may be retried after this long.
+CARD_CLAIM_LEASE = timedelta(minutes=2)
+# Verdict checks claimed by a sweep that died (its replica was killed) are due again after this long. Only the
+# scheduler's leader claims checks, so the lease only matters on fail-over, where a minute is the promise; a
+# check read twice is harmless (a read), a check lost is not.
+CHECK_LEASE = timedelta(seconds=60)
+# A worker that claimed a remediation and died is presumed dead after this long (it extends the lease as it goes).
+REMEDIATION_LEASE = timedelta(minutes=5)
+# Every running process writes a heartbeat this often (scheduler.Sweeper) ...
+WORKER_HEARTBEAT_SECONDS = 2.0
+# ... and one silent for this long is gone: its claims are free, whatever their lease says. Longer than a quick
+# database restart, so the work of a live process is not taken from it while the server comes back.
+WORKER_TIMEOUT = timedelta(seconds=10)
+
+_Row = TypeVar("_Row", bound=Base)
+_Work = TypeVar("_Work")
+
+
+class Repository:
+    """One aggregate's reads and writes over the shared database."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def database(self) -> Database:
+        return self._database
+
+    @property
+    def worker_id(self) -> str:
+        return self._database.worker_id
+
+    def _session(self) -> AbstractContextManager[Session]:
+        return self._database.session()
+
+    def _orphaned(self, claimed_by: InstrumentedAttribute[str | None], now: datetime) -> ColumnElement[bool]:
+        """Claimed by another worker that is gone (no recent heartbeat): the claim no longer protects anything."""
+        live = select(WorkerRow.id).where(WorkerRow.seen_at > now - WORKER_TIMEOUT)
+        return claimed_by.is_not(None) & (claimed_by != self.worker_id) & claimed_by.not_in(live)
+
+    def _due_ids(
+        self, id_column: InstrumentedAttribute[int], due: ColumnElement[bool], order: Any, limit: int
+    ) -> list[int]:
+        """Ids of the rows of one kind of due work, oldest first (claiming them is the caller's next step)."""
+        with self._session() as session:
+            return list(session.scalars(select(id_column).where(due).order_by(order).limit(limit)))
+
+    def _lease_due(
+        self, model: Any, state: str, now: datetime, limit: int, to_work: Callable[[Any], _Work]
+    ) -> list[_Work]:
+        """Claim the rows of `model` in `state` whose next_check_at has come, oldest first (up to `limit`):
+        next_check_at moves CHECK_LEASE ahead, so no other worker reads them meanwhile. `to_work` turns each
+        claimed row into its work item."""
+        due = (model.state == state) & (model.next_check_at <= now)
+        work = []
+        for row_id in self._due_ids(model.id, due, model.next_check_at, limit):
+            with self._session() as session:
+                claimed = changed(
+                    session,
+                    update(model)
+                    .where(model.id == row_id)
+                    .where(due)
+                    .values(next_check_at=now + CHECK_LEASE),
+                )
+                if claimed == 1:
+                    work.append(to_work(session.get(model, row_id)))
+        return work
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; the number of rows it changed."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
+
+
+def row_of(session: Session, model: type[_Row], key: object) -> _Row:
+    """The row, which the caller knows exists (it holds its id from an earlier claim)."""
+    found = session.get(model, key)
+    if found is None:
+        raise LookupError(f"no {model.__tablename__} row {key!r}")
+    return found
+
+
+def touch_case(session: Session, case_id: int, now: datetime) -> None:
+    """Something on the case's card changed: redraw it."""
+    session.execute(update(CaseRow).where(CaseRow.id == case_id).values(card_dirty=True, updated_at=now))
+
+
+def latest_verdict(session: Session, case_id: int) -> Verdict | None:
+    row = session.scalar(
+        select(VerdictRow)
+        .join(SubmissionRow, SubmissionRow.id == VerdictRow.submission_id)
+        .where(SubmissionRow.case_id == case_id)
+        .order_by(VerdictRow.id.desc())
+        .limit(1)
+    )
+    return Verdict.from_dict(row.result) if row is not None else None
+
+
+def add_verdict(session: Session, submission: SubmissionRow, verdict: Verdict, now: datetime) -> bool:
+    """Record Microsoft's answer if it differs from the last one; True when it did."""
+    data = _jsonable(verdict.to_dict())
+    previous = session.scalar(
+        select(VerdictRow)
+        .where(VerdictRow.submission_id == submission.id)
+        .order_by(VerdictRow.id.desc())
+        .limit(1)
+    )
+    if previous is not None and previous.result == data:
+        return False
+    session.add(
+        VerdictRow(
+            submission_id=submission.id,
+            observed_at=now,
+            status=verdict.status,
+            category=verdict.category,
+            detail=verdict.detail,
+            is_final=verdict.is_final,
+            result=data,
+        )
+    )
+    return True
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
