@@ -129,6 +129,7 @@ def _wait(slack: SlackEmulator, predicate, what: str, timeout: float = 20.0):
 
 
 def _story(say: Narrator, slack: SlackEmulator, graph: GraphEmulator, runtime: Runtime) -> None:
+    assert runtime.services is not None, "the runtime has started"
     store = runtime.services.store
     raw = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 

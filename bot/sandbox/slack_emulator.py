@@ -2200,7 +2200,7 @@ class SlackEmulator:
             }
             if stored.thread_ts:
                 container["thread_ts"] = stored.thread_ts
-            payload = {
+            payload: dict[str, Any] = {
                 "type": "block_actions",
                 "user": self._user_ref(user_id),
                 "api_app_id": self.app_id,
@@ -2302,7 +2302,7 @@ class SlackEmulator:
         case's id, an action the card does not offer). The bot must judge it on the server."""
         with self._lock:
             self._require_user(user_id)
-            payload = {
+            payload: dict[str, Any] = {
                 "type": "block_actions",
                 "user": self._user_ref(user_id),
                 "api_app_id": self.app_id,
@@ -2366,7 +2366,7 @@ class SlackEmulator:
                     f"ephemerals shown to them: {shown}"
                 )
             entry, block, button = found
-            payload = {
+            payload: dict[str, Any] = {
                 "type": "block_actions",
                 "user": self._user_ref(user_id),
                 "api_app_id": self.app_id,
@@ -2403,7 +2403,7 @@ class SlackEmulator:
             entry = self._open_view_of(user_id, view_id)
             block, button = self._button(entry["view"]["blocks"], action_id, value, f"view {view_id}")
             view = copy.deepcopy(entry["view"])
-            payload = {
+            payload: dict[str, Any] = {
                 "type": "block_actions",
                 "user": self._user_ref(user_id),
                 "api_app_id": self.app_id,

@@ -7,6 +7,7 @@ become ANSI styles. Nothing here opens or follows a link; a URL is only ever pri
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
@@ -218,7 +219,7 @@ def mrkdwn_to_text(
     result = _EMOJI_CODE.sub(lambda m: _EMOJI.get(m.group(1), m.group(0)), result)
     if color:
         for pattern, style in _STYLES:
-            result = pattern.sub(lambda m, style=style: f"{style}{m.group(1)}{RESET}{base}", result)
+            result = pattern.sub(functools.partial(_styled_match, style=style, base=base), result)
     result = html.unescape(result)
     return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], result)
 
@@ -283,9 +284,9 @@ def _element(element: Any, *, color: bool, users: Mapping[str, str]) -> str:
         return f"[ ⇪ Upload a file{f' ({types})' if types else ''} ]"
     if kind in ("plain_text_input", "url_text_input", "email_text_input", "number_input"):
         shown = element.get("initial_value") or _text(element.get("placeholder"), color=False, users=users)
-        rows = 3 if element.get("multiline") else 1
+        line_count = 3 if element.get("multiline") else 1
         box = f"[ {shown or ''}".ljust(30) + " ]"
-        return "\n".join([box] + ["[" + " " * 30 + "]"] * (rows - 1))
+        return "\n".join([box] + ["[" + " " * 30 + "]"] * (line_count - 1))
     if kind == "datepicker":
         return f"[ {element.get('initial_date') or 'Select a date'} ▾ ]"
     if kind == "timepicker":
@@ -540,3 +541,7 @@ def render_view(
         lines.append("│ " + " " * max(0, inner - display_width(row)) + row + " │")
     lines.append(bottom)
     return "\n".join(lines)
+
+
+def _styled_match(match: re.Match[str], *, style: str, base: str) -> str:
+    return f"{style}{match.group(1)}{RESET}{base}"
