@@ -49,9 +49,13 @@ class Runtime:
         *,
         host: str = "0.0.0.0",  # noqa: S104 - Slack must reach it
         clock: Clock | None = None,
+        freeze_heap: bool = True,
     ) -> None:
+        """`freeze_heap=False` is for a process that starts many runtimes (the test suite): a full collection
+        at every start walks all the objects that process has, and there is no long life to freeze for."""
         self.settings = settings
         self._host = host
+        self._freeze_heap = freeze_heap
         self._clock = clock  # every service's time (see build_services); None: the real one
         self.services: Services | None = None
         self._web: WebServer | None = None
@@ -161,8 +165,9 @@ class Runtime:
         # Bolt, SQLAlchemy, slack_sdk and the rest leave about 125,000 long-lived objects. Every full collection
         # walked them all with the GIL held, stalling the threads that ack for tens of milliseconds (bench.ack:
         # slash-command p99 7× the bare app's at concurrency 1). Frozen, the collector walks only what came after.
-        gc.collect()
-        gc.freeze()
+        if self._freeze_heap:
+            gc.collect()
+            gc.freeze()
         log.info(
             "phishbot is serving (%s mode, port %s, SOC channel %s, %d intake channel(s), %s database)",
             settings.mode,
@@ -198,7 +203,8 @@ class Runtime:
             services = self.services
             self._bounded("work after ack", lambda: services.handover.shutdown(wait=True), deadline)
             services.close()
-        gc.unfreeze()  # what start() froze can be collected again (tests start many runtimes in one process)
+        if self._freeze_heap:
+            gc.unfreeze()  # what start() froze can be collected again
         if self._process_lock is not None:
             self._process_lock.release()
             self._process_lock = None

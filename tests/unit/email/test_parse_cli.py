@@ -14,7 +14,7 @@ from msgfile import MsgAttachment, MsgMessage, build_msg
 
 from bot.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "emails"
 SAMPLES = ROOT / "bot" / "sandbox" / "samples"
 KEYS = {

@@ -39,7 +39,9 @@ from bot.slack.cards import blockkit
 from bot.slack.contract import ActionId, ModalCallback
 from bot.slack.safe_text import text_length
 
-ENUMS = json.loads((Path(__file__).parent / "fixtures" / "graph-openapi" / "enums.json").read_text())["enums"]
+ENUMS = json.loads(
+    (Path(__file__).resolve().parents[2] / "fixtures" / "graph-openapi" / "enums.json").read_text()
+)["enums"]
 NOW = datetime(2026, 11, 26, 17, 41, tzinfo=UTC)
 CASE_ID = 4217
 PORTAL = re.compile(

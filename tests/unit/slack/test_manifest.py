@@ -19,8 +19,8 @@ from bot.runtime.slack_app import create_app
 from bot.services import build_services
 from bot.slack.contract import ModalCallback
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[3]
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SHARED_SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.json"
 SECRET = "manifest-test-signing-secret"
 

@@ -14,7 +14,7 @@ from bot.runtime.doctor import SCOPES
 from bot.sandbox.graph_emulator import ALL_ROLES
 from bot.store import open_store
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def lines_of(output: str, start: str) -> str:

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from bot.domain import Address, AuthResult, ReportedMessage
 from bot.email import ParseError, _flatten, _mime, looks_like_email, original_message_bytes, parse_message
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "fixtures" / "emails"
 SAMPLES = ROOT / "bot" / "sandbox" / "samples"
 

@@ -15,7 +15,7 @@ from bot.domain import ReportedMessage
 from bot.email import ParseError, read_report
 from bot.email.analysis import analysis
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 CORPUS = [p.read_bytes() for p in sorted((ROOT / "tests" / "fixtures" / "emails").glob("*.eml"))]
 CORPUS += [p.read_bytes() for p in sorted((ROOT / "bot" / "sandbox" / "samples").glob("*.eml"))]
 VALID_MSG = build_msg(
