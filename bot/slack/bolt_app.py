@@ -21,6 +21,8 @@ LISTENER_THREADS = 16
 def build_bolt_app(slack: WebClient, settings: Settings) -> App:
     http_mode = settings.mode == "http"
     app = App(
+        # Without a name Bolt reads it from inspect.stack(): the source of every frame on the stack, 50 ms.
+        name="phishbot",
         client=slack,
         signing_secret=settings.slack_signing_secret.get_secret_value()
         if settings.slack_signing_secret
