@@ -43,7 +43,14 @@ def test_metrics_count_reports_verdicts_and_the_calls_behind_them(bot, slack, gr
         lambda: bot.store.cases.case_view(1).status is CaseStatus.VERDICT and slack.dms(ALICE), timeout=20
     )
 
-    samples = scrape(bot.port)
+    # The emulator holds the DM before the bot has read Slack's answer and counted the call.
+    samples = slack.wait_for(
+        lambda: (
+            (s := scrape(bot.port))
+            and value(s, "phishbot_slack_requests_total", method="chat.postMessage", status="200") >= 2
+            and s
+        )
+    )
     assert value(samples, "phishbot_reports_total", door="upload", outcome="new") == 1
     assert value(samples, "phishbot_submissions_total", verdict="phishing") == 1
     assert value(samples, "phishbot_time_to_verdict_seconds_count") == 1
