@@ -15,9 +15,9 @@ from email.policy import compat32
 
 from bot.cases.schedule import poll_gap
 from bot.domain import CaseKind, Verdict
-from bot.microsoft import BATCH_LIMIT, GraphClient, GraphError
+from bot.microsoft import BATCH_LIMIT, GraphClient, GraphError, ShuttingDown
 from bot.runtime.clock import Clock, SystemClock
-from bot.runtime.lifecycle import ShuttingDown, Stopping
+from bot.runtime.lifecycle import Stopping
 from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack.notifier import SlackNotifier

@@ -74,10 +74,6 @@ class Sweep:
         self._stopping = stopping
         self._lock = threading.Lock()
 
-    @property
-    def step_names(self) -> list[str]:
-        return [step.name for step in self._steps]
-
     def run(self, *, wait: bool = False) -> None:
         """One round of due work. Safe from several threads: a round already running makes this one return at
         once, or, with `wait` (a test's explicit round), wait for it and then run."""
