@@ -65,6 +65,8 @@ class Settings(BaseSettings):
         default="auto", alias="PHISHBOT_PURGE_METHOD"
     )
     auto_block: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="PHISHBOT_AUTO_BLOCK")
+    # Socket Mode connections each process keeps open (Slack delivers to any live one; at most 10 per app).
+    socket_connections: int = Field(default=2, ge=1, le=10, alias="PHISHBOT_SOCKET_CONNECTIONS")
     # The weekly digest: off until a channel is named; the cron expression is read in the digest's time zone.
     digest_channel: str | None = Field(default=None, alias="PHISHBOT_DIGEST_CHANNEL")
     digest_cron: str = Field(default="0 9 * * mon", alias="PHISHBOT_DIGEST_CRON")
@@ -76,6 +78,9 @@ class Settings(BaseSettings):
     # Not part of the environment contract: how often the scheduler looks for due work. The demo and the
     # tests shorten it; production keeps the default, which is far below the shortest poll gap.
     sweep_seconds: float = Field(default=5.0, gt=0, alias="PHISHBOT_SWEEP_SECONDS")
+    # Not part of the environment contract either: a Socket Mode ping this often, and a pong missing this long
+    # closes a silent connection (so it is replaced within twice this). Only the tests shorten it.
+    socket_ping_seconds: float = Field(default=10.0, gt=0, le=60, alias="PHISHBOT_SOCKET_PING_SECONDS")
     # Not part of the environment contract either: Microsoft accepts the same message once per 15 minutes. Only
     # the tests shorten it, to watch a throttled block go out without waiting a quarter of an hour.
     same_item_gap_seconds: float = Field(default=900.0, ge=0, alias="PHISHBOT_SAME_ITEM_GAP_SECONDS")

@@ -28,11 +28,12 @@ POSTGRES_ENV = "PHISHBOT_TEST_POSTGRES_URL"
 BOT_TOKEN = "xoxb-d1st1nct1ve-b0t-t0ken-8c1f"
 SIGNING_SECRET = "d1st1nct1ve-s1gn1ng-secret-77aa"
 CLIENT_SECRET = "d1st1nct1ve-cl1ent-secret-5e2b"
+APP_TOKEN = "xapp-1-A0PHISHBOT-d1st1nct1ve-app-t0ken-3f9c"
 ISSUED_TOKENS: set[str] = set()
 
 
 def assert_no_secret(text: str, where: str) -> None:
-    for secret in (BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET, *ISSUED_TOKENS):
+    for secret in (BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET, APP_TOKEN, *ISSUED_TOKENS):
         assert secret not in text, f"a credential ({secret[:6]}…) appears in {where}"
 
 
@@ -205,7 +206,7 @@ def graph(tls):
 def slack():
     from bot.sandbox.slack_emulator import SlackEmulator
 
-    emulator = SlackEmulator(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET).start()
+    emulator = SlackEmulator(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN).start()
     for user_id, email in EMAILS.items():
         emulator.add_user(user_id, name=email.split("@")[0], email=email)
     emulator.add_user("U0GUEST01", name="guest")

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import httpx
@@ -38,6 +38,9 @@ from slack_sdk.models.basic_objects import JsonObject
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
+
+if TYPE_CHECKING:
+    from bot.sandbox.socket_mode import SocketModeEmulator
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -499,6 +502,7 @@ class SlackEmulator:
         *,
         bot_token: str = "xoxb-sandbox-token",  # noqa: S107 - a sandbox value, valid nowhere but here
         signing_secret: str = "sandbox-signing-secret",  # noqa: S107 - a sandbox value
+        app_token: str = "xapp-1-A0PHISHBOT-sandbox-app-token",  # noqa: S107 - a sandbox value
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0PHISHBOT",
         validate_blocks: bool = True,
@@ -517,6 +521,11 @@ class SlackEmulator:
         self.scopes: list[str] = list(scopes) if scopes is not None else BOT_SCOPES.split(",")
         self.trigger_ttl = SLACK_ACK_DEADLINE  # trigger_ids expire this many seconds after issue
         self.app_url: str | None = None
+        # Socket Mode: apps.connections.open hands out URLs of this server (bot/sandbox/socket_mode.py), and with
+        # transport "socket" the people below deliver over it instead of POSTing to app_url.
+        self.app_token = app_token
+        self.socket_mode: SocketModeEmulator | None = None
+        self.transport: str = "http"
 
         self.calls: list[ApiCall] = []
         self.ephemerals: list[dict] = []
@@ -914,12 +923,21 @@ class SlackEmulator:
         if not token:
             return _Reply.json({"ok": False, "error": "not_authed"})
         if method == "apps.connections.open":
-            if token.startswith("xapp-"):
-                # The emulator speaks HTTP mode only; Socket Mode has no WebSocket server here.
-                return _Reply.json({"ok": False, "error": "socket_mode_not_emulated"})
-            if token == self.bot_token:
-                return _Reply.json({"ok": False, "error": "not_allowed_token_type"})
-            return _Reply.json({"ok": False, "error": "invalid_auth"})
+            # Only the app-level token opens connections; a bot token is the wrong type of token.
+            if not token.startswith("xapp-"):
+                return _Reply.json(
+                    {
+                        "ok": False,
+                        "error": "not_allowed_token_type" if token == self.bot_token else "invalid_auth",
+                    }
+                )
+            if not secrets.compare_digest(token.encode(), self.app_token.encode()):
+                return _Reply.json({"ok": False, "error": "invalid_auth"})
+            fault = self._take_fault(method)
+            if fault is not None and fault.status:
+                return self._fault_reply(fault)
+            with self._lock:
+                return _Reply.json(self._apps_connections_open(args))
         if token.startswith("xapp-"):
             return _Reply.json({"ok": False, "error": "not_allowed_token_type"})
         if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
@@ -1592,7 +1610,10 @@ class SlackEmulator:
         return {"ok": True, "view": view}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        raise _ApiError("not_allowed_token_type")  # reached only through _answer's token checks
+        """Reached only through _answer's app-token check."""
+        if self.socket_mode is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode.issue_url()}
 
     # ---------------------------------------------------------------------------------------- response_url
 
@@ -1860,7 +1881,10 @@ class SlackEmulator:
         signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """POST raw bytes to the bot's endpoint, signed (or with the given, possibly wrong, signature)."""
+        """POST raw bytes to the bot's endpoint, signed (or with the given, possibly wrong, signature); with
+        transport "socket", send what would have been POSTed as a Socket Mode envelope instead."""
+        if self.transport == "socket" and self.socket_mode is not None:
+            return self.socket_mode.deliver_request(body, content_type, headers or {})
         if not self.app_url:
             raise AssertionError("set emulator.app_url to the bot's http://127.0.0.1:PORT/slack/events first")
         if self._http is None:
