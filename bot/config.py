@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=5.0, gt=0, alias="PHISHBOT_SWEEP_SECONDS")
     # Not part of the environment contract either: a Socket Mode ping this often, and a pong missing this long
     # closes a silent connection (so it is replaced within twice this). Only the tests shorten it.
-    socket_ping_seconds: float = Field(default=10.0, gt=0, le=60, alias="PHISHBOT_SOCKET_PING_SECONDS")
+    socket_ping_seconds: float = Field(default=5.0, gt=0, le=60, alias="PHISHBOT_SOCKET_PING_SECONDS")
     # Not part of the environment contract either: Microsoft accepts the same message once per 15 minutes. Only
     # the tests shorten it, to watch a throttled block go out without waiting a quarter of an hour.
     same_item_gap_seconds: float = Field(default=900.0, ge=0, alias="PHISHBOT_SAME_ITEM_GAP_SECONDS")

@@ -6,7 +6,8 @@ Slack delivers each envelope to one of the app's live connections, so a process 
 * **A dropped TCP connection** is noticed at once: the read ends with EOF or an error, and the connection is
   replaced right away (apps.connections.open, handshake, `hello`), with a capped back-off only when that fails.
 * **A silent (half-open) connection** is noticed by its pings: one every `PHISHBOT_SOCKET_PING_SECONDS`
-  (10 s), and a pong missing for as long again closes it, so it is replaced within about 20 s.
+  (5 s), and a pong missing for as long again closes it (plus 1 s for the close), so it is replaced within
+  about 11 s. Until then Slack may still send envelopes into it: the shorter this, the fewer fail.
 * **Slack's `disconnect`** (`refresh_requested`, `warning`) opens the replacement first and closes the old
   connection only after that, and after the envelopes it carried were acked; `link_disabled` (Socket Mode turned
   off) and `too_many_websockets` reconnect slowly instead of hammering Slack.
@@ -71,7 +72,7 @@ Dispatch = Callable[[dict], dict | None]
 @dataclass(frozen=True)
 class SocketSettings:
     connections: int = 2
-    ping_seconds: float = 10.0  # a ping this often; a pong missing this long closes the connection
+    ping_seconds: float = 5.0  # a ping this often; a pong missing this long closes the connection
     ssl_context: ssl.SSLContext | None = None
     proxy: str | None = None
 

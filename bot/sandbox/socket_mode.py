@@ -55,6 +55,7 @@ class Workspace(Protocol):
     transport: str
     warnings: list[str]
 
+
 ACK_DEADLINE = 3.0  # seconds Slack waits for an envelope's ack
 EVENT_RETRIES = 3  # Events API envelopes are sent again up to three times
 MAX_CONNECTIONS = 10  # Slack's limit of open connections per app
@@ -88,7 +89,7 @@ class ConnectionView:
     """A connection as a test sees it (a snapshot)."""
 
     id: str
-    state: str  # "open", "silent", "draining" (disconnect sent), "closed"
+    state: str  # "open", "silent", "draining" (disconnect sent), "dropping" (drop when_idle), "closed"
     opened_at: float
     closed_at: float | None
     closed_by: str  # "", "client", "eof", "drop", "reset", "disconnect", "emulator", "error"
@@ -450,6 +451,18 @@ class SocketModeEmulator:
                     raise AssertionError(f"{len(ready)} of {count} connections up after {timeout}s: {states}")
                 self._changed.wait(min(left, 0.1))
 
+    def wait_for_closed(self, connection_id: str, timeout: float = 10.0) -> ConnectionView:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for connection in self._connections:
+                    if connection.id == connection_id and connection.state == "closed":
+                        return connection.view()
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{connection_id} still open after {timeout}s: {self.connections()}")
+                self._changed.wait(min(left, 0.1))
+
     def _find(self, connection_id: str | None, *, of: str = "responsive") -> _Connection:
         with self._lock:
             candidates = [c for c in self._connections if c.live and (of == "live" or not c.silent.is_set())]
@@ -460,9 +473,21 @@ class SocketModeEmulator:
 
     # --- faults -----------------------------------------------------------------------------------------
 
-    def drop(self, connection_id: str | None = None, *, reset: bool = False) -> str:
-        """The TCP connection ends without a close frame (FIN, or RST with ``reset``). Returns its id."""
+    def drop(self, connection_id: str | None = None, *, reset: bool = False, when_idle: bool = False) -> str:
+        """The TCP connection ends without a close frame (FIN, or RST with ``reset``). Returns its id.
+
+        An envelope in flight at that instant is lost as on Slack: an ack written before the app saw the end
+        has no way back. ``when_idle`` leaves that race out of a test: no new envelope goes to the connection,
+        and it drops once the ones it carries are acked (or their deadline passed)."""
         connection = self._find(connection_id, of="live")
+        if when_idle:
+            with self._changed:
+                connection.state = "dropping"
+                deadline = time.monotonic() + self.ack_deadline
+                while any(p.connection == connection.id for p in self._pending.values()):
+                    if time.monotonic() >= deadline:
+                        break
+                    self._changed.wait(0.01)
         connection.drop(reset=reset)
         return connection.id
 
@@ -633,6 +658,7 @@ class SocketModeEmulator:
         with self._lock:
             pending = self._pending.pop(envelope_id, None)
             connection.acks += 1
+            self._changed.notify_all()
         if pending is None:
             with self._lock:
                 self.late_acks.append(envelope_id)

@@ -50,6 +50,7 @@ def test_defaults_follow_the_contract(env):
     assert settings.poll_give_up == 172800
     assert settings.max_upload_mb == 25
     assert settings.purge_method == "auto"
+    assert settings.socket_connections == 2
     assert settings.responders == [] and settings.intake_channels == [] and settings.auto_block == []
     assert SECRET not in repr(settings)
 
@@ -88,6 +89,9 @@ def test_comma_lists_are_parsed(env):
         ({"PHISHBOT_SOC_CHANNEL": "security"}, "PHISHBOT_SOC_CHANNEL"),
         ({"PHISHBOT_PURGE_METHOD": "nuke"}, "PHISHBOT_PURGE_METHOD"),
         ({"PHISHBOT_AUTO_BLOCK": "everything"}, "PHISHBOT_AUTO_BLOCK"),
+        ({"PHISHBOT_SOCKET_CONNECTIONS": "0"}, "PHISHBOT_SOCKET_CONNECTIONS"),
+        ({"PHISHBOT_SOCKET_CONNECTIONS": "11"}, "PHISHBOT_SOCKET_CONNECTIONS"),  # Slack allows 10 per app
+        ({"SLACK_APP_TOKEN": "xoxb-" + SECRET}, "SLACK_APP_TOKEN"),
         ({"GRAPH_URL": "http://graph.example"}, "GRAPH_URL"),
         ({"MS_AUTHORITY_HOST": "http://login.example"}, "MS_AUTHORITY_HOST"),
         ({"SLACK_BOT_TOKEN": "xoxp-" + SECRET}, "SLACK_BOT_TOKEN"),
