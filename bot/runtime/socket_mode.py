@@ -172,6 +172,7 @@ class _Link:
         self._lock = threading.Lock()
         self._open: set[ClientConnection] = set()  # current plus any draining after a disconnect
         self._in_flight: dict[ClientConnection, int] = {}
+        self._refused_with = ""  # the disconnect reason Slack answered the last attempt with, if any
 
     # --- the loop: open, serve, replace -------------------------------------------------------------------
 
@@ -180,10 +181,12 @@ class _Link:
         reason = "start"
         stopping = self.owner._stopping
         while not stopping.is_set():
+            self._refused_with = ""
             connection = self._open_one(reason)
             if connection is None:
                 failures += 1
-                if stopping.wait(_backoff(failures, slow=reason in SLOW_REASONS)):
+                slow = reason in SLOW_REASONS or self._refused_with in SLOW_REASONS
+                if stopping.wait(_backoff(failures, slow=slow)):
                     break
                 continue
             failures = 0
@@ -211,6 +214,7 @@ class _Link:
         if not isinstance(hello, dict) or hello.get("type") != "hello":
             # Slack's first message is hello; a disconnect here is too_many_websockets or link_disabled.
             kind = hello.get("reason") if isinstance(hello, dict) else None
+            self._refused_with = str(kind or "")
             log.warning("%s: Slack answered a new connection with %s", self.name, kind or "something else")
             connection.close()
             return None

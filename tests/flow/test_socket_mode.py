@@ -302,6 +302,21 @@ def test_readyz_counts_the_connections_up(slack, graph, tls, database_url, socke
         running.stop()
 
 
+def test_over_wss_trusting_ssl_cert_file_as_against_slack(slack, graph, tls, database_url):
+    from bot.sandbox.tls import server_context
+
+    secure = SocketModeEmulator(tls=server_context(tls)).start().attach(slack)
+    running = start_bot(slack, graph, tls, database_url, secure)  # SSL_CERT_FILE names the sandbox CA
+    try:
+        assert slack.calls_to("apps.connections.open")
+        response = slack.slash_command(ALICE, "https://over-tls.example/", channel_id=INTAKE)
+        assert response.status_code == 200 and "phishbot" in response.text
+        wait_case(running, 1)
+    finally:
+        running.stop()
+        secure.stop()
+
+
 def test_stopping_closes_every_connection_with_a_close_frame(slack, graph, tls, database_url, socket_mode):
     running = start_bot(slack, graph, tls, database_url, socket_mode)
     running.stop()

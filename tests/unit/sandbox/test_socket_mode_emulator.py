@@ -259,3 +259,18 @@ def test_a_late_or_unknown_ack_is_recorded(slack, socket_mode):
 
 def test_the_app_token_is_not_in_the_url(slack, socket_mode):
     assert APP_TOKEN not in open_url(slack)
+
+
+def test_wss_with_the_sandbox_tls(slack, tls):
+    from bot.sandbox.tls import client_context, server_context
+
+    with SocketModeEmulator(tls=server_context(tls)) as secure:
+        secure.attach(slack)
+        url = open_url(slack)
+        assert url.startswith("wss://")
+        connection = connect(url, ssl=client_context(tls.ca_file), legacy=True)
+        assert json.loads(connection.recv(timeout=5))["type"] == "hello"
+        acker = Acker(connection, payload={"ok": 1})
+        assert secure.deliver(EVENTS_API, {"n": 1}).payload == {"ok": 1}
+        assert acker.seen[0]["payload"] == {"n": 1}
+        connection.close()
