@@ -64,7 +64,6 @@ def week(database_url):
     """A week of work: four cases (two threats, one clean, one waiting), five reports, two purges, a click."""
     migrate_first(database_url)
     store = open_store(database_url)
-    store.database.migrate()
     a = store.cases.open_case(report("https://a.example/", ALICE))
     b = store.cases.open_case(report("https://b.example/", BOB))
     store.cases.open_case(report("https://b.example/", ALICE))  # Alice joins Bob's case

@@ -12,7 +12,6 @@ from processes import run_cli
 
 from bot.runtime.doctor import SCOPES
 from bot.sandbox.graph_emulator import ALL_ROLES
-from bot.store import open_store
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -33,9 +32,6 @@ def secrets_of(slack, graph) -> list[str]:
 
 def migrated(database_url: str) -> str:
     migrate_first(database_url)
-    store = open_store(database_url)
-    store.database.migrate()
-    store.database.close()
     return database_url
 
 
