@@ -76,6 +76,7 @@ class Database:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
+    @functools.cache  # the migrations this code ships with do not change while it runs; reading them is costly
     def head_revision() -> str | None:
         from alembic.script import ScriptDirectory
 
