@@ -304,7 +304,7 @@ class _Session:
             self.say(f"1. {why.capitalize()}: open {install}")
             self.say("   and allow. (A workspace that requires approval asks an admin first.)")
         else:
-            self.say(f"1. Installed already? Nothing to do. If not, install it: {install}")
+            self.say(f"1. If the app is not installed in the workspace yet, install it: {install}")
         self.say(
             "2. Copy into .env (or the environment phishbot runs in) — the values are on the app's pages:"
         )
