@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.domain import CaseStatus, CaseView, SubmissionState
 from bot.store.case_views import case_view
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import CaseActionRow, CaseContentRow, CaseRow, ReporterRow, SubmissionRow
 from bot.store.records import NewReport, OpenedCase
 from bot.store.repository import Repository, changed
@@ -22,7 +22,7 @@ class Cases(Repository):
     @survives_reconnect
     def open_case(self, report: NewReport) -> OpenedCase:
         """One case per reported message: a new case with its queued submission, or the reporter joins."""
-        now = utcnow()
+        now = self._now()
         try:
             with self._session() as session:
                 case = CaseRow(
@@ -92,12 +92,12 @@ class Cases(Repository):
     @survives_reconnect
     def case_view(self, case_id: int) -> CaseView:
         with self._session() as session:
-            return case_view(session, case_id)
+            return case_view(session, case_id, self._now())
 
     @survives_reconnect
     def dismiss(self, case_id: int, actor: str) -> bool:
         """Mark the case not-phishing; False if it was already dismissed. Open checks stop; reporters are told."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             dismissed = changed(
                 session,
@@ -136,7 +136,7 @@ class Cases(Repository):
                 update(CaseRow)
                 .where(CaseRow.id == case_id)
                 .where(CaseRow.network_message_id.is_(None))
-                .values(network_message_id=network_message_id[:64], card_dirty=True, updated_at=utcnow()),
+                .values(network_message_id=network_message_id[:64], card_dirty=True, updated_at=self._now()),
             )
 
 
