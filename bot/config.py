@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,15 +31,40 @@ def _comma_list(value: object) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
-class Settings(BaseSettings):
+class Endpoints(BaseSettings):
+    """Where Slack and Microsoft are and how to reach them: the part of the configuration that `phishbot setup`
+    needs before the apps (and so the tokens, ids and channels `Settings` requires) exist."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
     )
 
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    ms_authority_host: str = Field(default="https://login.microsoftonline.com", alias="MS_AUTHORITY_HOST")
+    graph_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_URL")
+    ssl_cert_file: Path | None = Field(default=None, alias="SSL_CERT_FILE")
+    https_proxy: str | None = Field(default=None, alias="HTTPS_PROXY")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("ms_authority_host", "graph_url")
+    @classmethod
+    def _https_host(cls, value: str) -> str:
+        # MSAL refuses non-https authorities; Graph carries tokens: both must be https.
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+
+class Settings(Endpoints):
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
-    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     mode: Literal["socket", "http"] = Field(default="socket", alias="PHISHBOT_MODE")
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     soc_channel: str | None = Field(default=None, alias="PHISHBOT_SOC_CHANNEL")
@@ -52,8 +77,6 @@ class Settings(BaseSettings):
     ms_client_id: str | None = Field(default=None, alias="MS_CLIENT_ID")
     ms_client_secret: SecretStr | None = Field(default=None, alias="MS_CLIENT_SECRET")
     ms_client_certificate: Path | None = Field(default=None, alias="MS_CLIENT_CERTIFICATE")
-    ms_authority_host: str = Field(default="https://login.microsoftonline.com", alias="MS_AUTHORITY_HOST")
-    graph_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_URL")
 
     database_url: str = Field(default="sqlite:///phishbot.db", alias="DATABASE_URL")
     poll_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
@@ -71,9 +94,6 @@ class Settings(BaseSettings):
     digest_channel: str | None = Field(default=None, alias="PHISHBOT_DIGEST_CHANNEL")
     digest_cron: str = Field(default="0 9 * * mon", alias="PHISHBOT_DIGEST_CRON")
     digest_timezone: str = Field(default="UTC", alias="PHISHBOT_DIGEST_TIMEZONE")
-
-    ssl_cert_file: Path | None = Field(default=None, alias="SSL_CERT_FILE")
-    https_proxy: str | None = Field(default=None, alias="HTTPS_PROXY")
 
     # Not part of the environment contract: how often the scheduler looks for due work. The demo and the
     # tests shorten it; production keeps the default, which is far below the shortest poll gap.
@@ -163,21 +183,6 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("slack_api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https?://", value):
-            raise ValueError("must be an http(s) URL")
-        return value if value.endswith("/") else value + "/"
-
-    @field_validator("ms_authority_host", "graph_url")
-    @classmethod
-    def _https_host(cls, value: str) -> str:
-        # MSAL refuses non-https authorities; Graph carries tokens: both must be https.
-        if not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _required(self) -> Settings:
         def need(name: str, present: bool, why: str = "") -> None:
@@ -216,10 +221,23 @@ class Settings(BaseSettings):
         return self.ms_client_certificate.read_bytes()
 
 
+_Loaded = TypeVar("_Loaded", bound=Endpoints)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and ./.env); raise ConfigError with one line naming the variable."""
+    return _load(Settings, overrides)
+
+
+def load_endpoints(**overrides: Any) -> Endpoints:
+    """Only where Slack and Microsoft are (SLACK_API_URL, MS_AUTHORITY_HOST, GRAPH_URL, SSL_CERT_FILE,
+    HTTPS_PROXY): what `phishbot setup` reads, before the rest of the configuration exists."""
+    return _load(Endpoints, overrides)
+
+
+def _load(kind: type[_Loaded], overrides: dict[str, Any]) -> _Loaded:
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ConfigError:
         raise
     except ValidationError as exc:

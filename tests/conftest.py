@@ -460,3 +460,47 @@ def bot(slack, graph, tls, database_url, clock):
     yield running
     running.stop()
     assert_no_secret(database_text(database_url), "the database")
+
+
+# --- `phishbot setup`: the directory behind the Graph emulator, Slack's App Manifest API -----------------------
+
+ADMIN = (
+    "admin@contoso.example"  # Privileged Role Administrator: may register apps and grant Graph's app roles
+)
+APP_ADMIN = (
+    "apps@contoso.example"  # Cloud Application Administrator: may register apps, not grant Graph's roles
+)
+
+
+@pytest.fixture
+def entra(graph):
+    from bot.sandbox.entra_emulator import (
+        CLOUD_APPLICATION_ADMINISTRATOR,
+        PRIVILEGED_ROLE_ADMINISTRATOR,
+        EntraDirectory,
+    )
+
+    directory = EntraDirectory().attach(graph)
+    directory.add_user(ADMIN, PRIVILEGED_ROLE_ADMINISTRATOR)
+    directory.add_user(APP_ADMIN, CLOUD_APPLICATION_ADMINISTRATOR)
+    return directory
+
+
+@pytest.fixture
+def slack_apps(slack):
+    from pathlib import Path
+
+    from bot.sandbox.slack_manifest_api import SlackManifestApi
+
+    schema = Path(__file__).resolve().parent / "fixtures" / "slack" / "manifest.schema.json"
+    return SlackManifestApi(schema).attach(slack)
+
+
+def setup_endpoints(slack, graph, tls) -> dict[str, str]:
+    """What `phishbot setup` reads to find the emulators."""
+    return {
+        "SLACK_API_URL": slack.api_url,
+        "MS_AUTHORITY_HOST": graph.base_url,
+        "GRAPH_URL": graph.base_url,
+        "SSL_CERT_FILE": str(tls.ca_file),
+    }

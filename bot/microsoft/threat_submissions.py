@@ -11,7 +11,6 @@ import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from bot.microsoft.batch import BatchCall
 from bot.microsoft.errors import MAX_TEXT, GraphError
@@ -104,19 +103,9 @@ class ThreatSubmissions:
             "$filter": f"createdDateTime ge {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
             "$top": str(page_size),
         }
-        found: list[dict] = []
-        for _ in range(max_pages):
-            page = self._transport.send(
-                "GET", path, label=f"GET {path}", permission=_READ_PERMISSION, params=params
-            )
-            found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
-            # Only the paging token is taken from nextLink: the next request goes to our Graph, whatever it names.
-            link = page.get("@odata.nextLink")
-            tokens = parse_qs(urlsplit(link).query).get("$skiptoken") if isinstance(link, str) else None
-            if not tokens:
-                break
-            params = {**params, "$skiptoken": tokens[0]}
-        return found
+        return self._transport.collect(
+            path, params, label=f"GET {path}", permission=_READ_PERMISSION, max_pages=max_pages
+        )
 
     def read_submissions(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
         """Read many submissions with ``POST /beta/$batch``, at most 20 per request.

@@ -528,6 +528,10 @@ class SlackEmulator:
         self.app_token = app_token
         self.socket_mode: SocketModeEmulator | None = None
         self.transport: str = "http"
+        # More of the Web API and of Slack's pages (bot.sandbox.slack_manifest_api attaches the App Manifest API):
+        # method -> handler(args, token) -> the answer's JSON; page path -> handler(query) -> (status, HTML).
+        self.extra_methods: dict[str, Callable[[dict[str, Any], str | None], dict[str, Any]]] = {}
+        self.extra_pages: dict[str, Callable[[dict[str, str]], tuple[int, str]]] = {}
 
         self.calls: list[ApiCall] = []
         self.ephemerals: list[dict] = []
@@ -625,6 +629,15 @@ class SlackEmulator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def install_app(self, app_id: str, *, bot_token: str, signing_secret: str, scopes: Iterable[str]) -> None:
+        """Make `app_id` the app installed in this workspace: its bot token, signing secret and scopes from now on."""
+        with self._lock:
+            self.app_id = app_id
+            self.bot_token = bot_token
+            self.signing_secret = signing_secret
+            self._signer = SignatureVerifier(signing_secret)
+            self.scopes = list(scopes)
 
     @property
     def root_url(self) -> str:
@@ -881,6 +894,9 @@ class SlackEmulator:
             return self._file_download(path, headers)
         if path.startswith("/upload/") and verb == "POST":
             return self._file_upload(path[len("/upload/") :], body)
+        if path in self.extra_pages and verb == "GET":
+            status, page = self.extra_pages[path](dict(parse_qsl(parts.query)))
+            return _Reply.text(page, status=status, content_type="text/html; charset=utf-8")
         if path.startswith("/archives/") and verb == "GET":
             return _Reply.text(
                 "This is a permalink into the phishbot sandbox; open Slack to see the message.\n"
@@ -937,6 +953,14 @@ class SlackEmulator:
     def _answer(
         self, method: str, args: dict[str, Any], token: str | None, parse_error: str | None
     ) -> _Reply:
+        extra = self.extra_methods.get(method)
+        if extra is not None:
+            # Its own tokens (app configuration tokens), its own checks; faults apply as to any method.
+            fault = self._take_fault(method)
+            if parse_error or (fault is not None and fault.status):
+                return self._fault_reply(fault) if fault else _Reply.json({"ok": False, "error": parse_error})
+            with self._lock:
+                return _Reply.json(extra(args, token))
         handler = self._methods.get(method)
         if handler is None:
             return _Reply.json({"ok": False, "error": "unknown_method"})
