@@ -270,16 +270,16 @@ def test_the_command_line_dry_run_then_setup_then_the_doctor_signs_in_with_what_
     entra, slack, graph, tls, database_url, tmp_path
 ):
     from conftest import bot_environment, migrate_first
-    from processes import run_cli
+    from processes import run_main
 
     where = setup_endpoints(slack, graph, tls)
     entra.sign_in_next(ADMIN, after_polls=0)
-    dry = run_cli(["setup", "microsoft", "--dry-run"], where, tmp_path)
+    dry = run_main(["setup", "microsoft", "--dry-run"], where, tmp_path)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert "Would change:" in dry.stdout and entra.applications() == []
 
     entra.sign_in_next(ADMIN, after_polls=0)
-    done = run_cli(["setup", "microsoft"], where, tmp_path)
+    done = run_main(["setup", "microsoft"], where, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert stat.S_IMODE((tmp_path / "phishbot-microsoft.pem").stat().st_mode) == 0o600
     settings = printed_settings(done.stdout)
@@ -287,7 +287,7 @@ def test_the_command_line_dry_run_then_setup_then_the_doctor_signs_in_with_what_
 
     migrate_first(database_url)
     environment = bot_environment(slack, graph, tls, database_url, MS_CLIENT_SECRET=None, **settings)
-    doctor = run_cli(["doctor"], environment, tmp_path)
+    doctor = run_main(["doctor"], environment, tmp_path)
     assert "✓ Microsoft token" in doctor.stdout, doctor.stdout
     [permissions] = [line for line in doctor.stdout.splitlines() if line.startswith("✓ Graph permissions")]
     assert all(name in permissions for name in APPLICATION_PERMISSIONS)
