@@ -65,6 +65,9 @@ class Settings(BaseSettings):
         default="auto", alias="PHISHBOT_PURGE_METHOD"
     )
     auto_block: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="PHISHBOT_AUTO_BLOCK")
+    # Messages employees report with Outlook's (or Teams') Report button: listed from Microsoft every poll.
+    user_reports: Literal["on", "off"] = Field(default="on", alias="PHISHBOT_USER_REPORTS")
+    user_reports_poll: int = Field(default=60, gt=0, le=86400, alias="PHISHBOT_USER_REPORTS_POLL")
     # The weekly digest: off until a channel is named; the cron expression is read in the digest's time zone.
     digest_channel: str | None = Field(default=None, alias="PHISHBOT_DIGEST_CHANNEL")
     digest_cron: str = Field(default="0 9 * * mon", alias="PHISHBOT_DIGEST_CRON")
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
             if item not in allowed:
                 raise ValueError(f"{item!r} is not one of {', '.join(sorted(allowed))}")
         return categories
+
+    @field_validator("user_reports", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("poll_schedule", mode="before")
     @classmethod

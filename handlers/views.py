@@ -1,6 +1,7 @@
 """The report modal (callback_id report.submit): one of my recent emails, an .eml/.msg upload, or a link. Checks
 what it can without I/O before ack, so the person sees field errors in the form; the report is made after ack.
-The Purge and Block confirmations (purge.submit, block.submit) ack at once and go through CaseActions.run."""
+The Purge, Block and Mark as … and notify confirmations (purge.submit, block.submit, review.submit) ack at once and
+go through CaseActions.run."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def register(app: App, services: Services) -> None:
     app.view(ModalCallback.REPORT)(with_services(on_report_submitted, services))
     app.view(ModalCallback.PURGE)(with_services(on_purge_submitted, services))
     app.view(ModalCallback.BLOCK)(with_services(on_block_submitted, services))
+    app.view(ModalCallback.REVIEW)(with_services(on_review_submitted, services))
 
 
 def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
@@ -73,6 +75,21 @@ def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) 
         form.case_id,
         reply,
         lambda case_id: services.block_list.block(user_id, case_id, form.expires_days, form.note, reply),
+    )
+
+
+def on_review_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
+    ack()
+    form = cards.read_review_modal(view)
+    user_id = body["user"]["id"]
+    reply = _reply_in_soc(services, user_id)
+    services.handover.submit(
+        services.actions.run,
+        ModalCallback.REVIEW,
+        user_id,
+        form.case_id,
+        reply,
+        lambda case_id: services.reviews.review(user_id, case_id, form.category, reply),
     )
 
 

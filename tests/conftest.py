@@ -187,18 +187,32 @@ def tls(tmp_path_factory):
 
 
 @pytest.fixture
-def graph(tls):
+def graph_tenant(tls):
+    """The Graph emulator, and the Report button of its tenant's mail clients (as every Microsoft 365 tenant has)."""
     from graph_schema import validate_graph_request
 
     from bot.sandbox.graph_emulator import GraphEmulator
+    from bot.sandbox.user_reports import ReportButton
 
     emulator = GraphEmulator(
         tls, verdict_after=0.3, request_validator=validate_graph_request, client_secret=CLIENT_SECRET
     ).start()
-    yield emulator
+    button = ReportButton().attach(emulator)
+    yield emulator, button
     emulator.stop()
     ISSUED_TOKENS.update(emulator.issued_tokens)
     assert emulator.validation_errors == [], "requests that do not match the Graph schema were sent"
+
+
+@pytest.fixture
+def graph(graph_tenant):
+    return graph_tenant[0]
+
+
+@pytest.fixture
+def report_button(graph_tenant):
+    """Employees press Report in Outlook: `report_button.press(mailbox, mime)` (bot.sandbox.user_reports)."""
+    return graph_tenant[1]
 
 
 @pytest.fixture

@@ -522,6 +522,7 @@ class SlackEmulator:
         self.ephemerals: list[dict] = []
         self.responses: list[dict] = []
         self.views: dict[str, dict] = {}
+        self.homes: dict[str, dict] = {}  # user id -> the Home tab views.publish last put there
         self.files: dict[str, dict] = {}
         self.invalid_block_errors: list[str] = []
         self.warnings: list[str] = []  # things Slack tolerates or shows as an error to the person
@@ -567,6 +568,7 @@ class SlackEmulator:
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -1591,6 +1593,34 @@ class SlackEmulator:
         )
         return {"ok": True, "view": view}
 
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user_id") or "")
+        if user_id not in self._users:
+            raise _ApiError("user_not_found")
+        spec = self._checked_view("views.publish", args.get("view"))
+        if spec.get("type") != "home":
+            raise _ApiError("invalid_arguments")
+        previous = self.homes.get(user_id)
+        if args.get("hash") and previous is not None and args["hash"] != previous["hash"]:
+            raise _ApiError("hash_conflict")
+        view = {
+            "id": previous["id"] if previous else _random_id("V"),
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": _slack_echo(spec.get("blocks") or []),
+            "private_metadata": spec.get("private_metadata", ""),
+            "callback_id": spec.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "app_id": self.app_id,
+            "external_id": spec.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        view["root_view_id"] = view["id"]
+        self.homes[user_id] = view
+        return {"ok": True, "view": copy.deepcopy(view)}
+
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         raise _ApiError("not_allowed_token_type")  # reached only through _answer's token checks
 
@@ -2414,6 +2444,45 @@ class SlackEmulator:
                 "enterprise": None,
                 "is_enterprise_install": False,
                 "view": view,
+                "actions": [self._action(block, button)],
+            }
+        return self._send_interaction(payload)
+
+    def open_app_home(self, user_id: str, *, tab: str = "home") -> httpx.Response:
+        """A person opens the app's Home (or Messages) tab: the ``app_home_opened`` event, carrying the Home view
+        last published for them, if any (as Slack sends it)."""
+        with self._lock:
+            self._require_user(user_id)
+            event: dict[str, Any] = {
+                "type": "app_home_opened",
+                "user": user_id,
+                "channel": self.im_channel(user_id),
+                "tab": tab,
+                "event_ts": f"{time.time():.6f}",
+            }
+            if tab == "home" and user_id in self.homes:
+                event["view"] = copy.deepcopy(self.homes[user_id])
+        return self.send_event(event)
+
+    def click_in_home(self, user_id: str, action_id: str, value: str | None = None) -> httpx.Response:
+        """A person clicks a button on their Home tab (block_actions with a view container of type home)."""
+        with self._lock:
+            self._require_user(user_id)
+            home = self.homes.get(user_id)
+            if home is None:
+                raise AssertionError(f"no Home tab was published for {user_id}")
+            block, button = self._button(home["blocks"], action_id, value, f"the Home tab of {user_id}")
+            payload: dict[str, Any] = {
+                "type": "block_actions",
+                "user": self._user_ref(user_id),
+                "api_app_id": self.app_id,
+                "token": "sandbox-verification-token",
+                "container": {"type": "view", "view_id": home["id"]},
+                "trigger_id": self._issue_trigger(user_id),
+                "team": self._team_ref(),
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "view": copy.deepcopy(home),
                 "actions": [self._action(block, button)],
             }
         return self._send_interaction(payload)
