@@ -51,24 +51,22 @@ class AppHome:
         """The person opened the Home tab: publish it now, and keep it up to date from now on."""
         if not is_slack_user(user_id):
             return
-        self._homes.opened(user_id, self._clock.now())
+        self._homes.opened(user_id)
         self.publish(user_id)
 
     # --- the sweep's step ---------------------------------------------------------------------------------
 
     def stale(self, now: datetime) -> list[str]:
-        return self._homes.stale_homes(now, min_gap=REFRESH_GAP)
+        return self._homes.stale_homes(now)
 
     def publish(self, user_id: str) -> None:
-        read_at = self._clock.now()
         responder = self._authorizer.check(user_id).allowed
-        reports = self._homes.reports_of(user_id, limit=REPORTS_SHOWN)
-        groups = self._homes.open_cases() if responder else None
+        facts = self._homes.facts(user_id, responder=responder, reports=REPORTS_SHOWN)
         view = cards.app_home(
-            reports,
+            facts.reports,
             language=self._directory.language_of(user_id),
-            groups=groups,
-            links=self._links(groups) if groups else None,
+            groups=facts.groups,
+            links=self._links(facts.groups) if facts.groups else None,
         )
         try:
             self._slack.views_publish(user_id=user_id, view=view)
@@ -76,7 +74,12 @@ class AppHome:
             # Marked published all the same: a home Slack refuses (a deactivated account) is not asked again
             # until one of its cases changes once more.
             log.warning("App Home of %s not published (%s)", user_id, exc.response.get("error"))
-        self._homes.published(user_id, read_at=read_at, responder=responder)
+        self._homes.published(
+            user_id,
+            read_at=facts.read_at,
+            responder=responder,
+            refresh_after=self._clock.now() + REFRESH_GAP,
+        )
 
     def _links(self, groups: list[OpenCaseGroup]) -> dict[int, str]:
         links: dict[int, str] = {}
@@ -98,8 +101,8 @@ class AppHome:
         except SlackApiError as exc:
             log.info("no permalink for a card (%s)", exc.response.get("error"))
             return None
-        # Slack's own answer, but it goes inside <…|…>: only a plain https link is used.
-        if not link.startswith("https://") or any(ch in link for ch in "<>| \n"):
+        # Slack's own answer, but it goes inside <…|…>: only a plain web link is used.
+        if not link.startswith(("https://", "http://")) or any(ch in link for ch in "<>| \n"):
             return None
         with self._lock:
             self._permalinks[(channel, ts)] = link

@@ -3,6 +3,7 @@ own reports, and for responders the open cases by what they wait for."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, func, or_, select, update
@@ -30,10 +31,19 @@ _ACTIVE_BLOCKS = (BlockState.SCHEDULED, BlockState.SENDING, BlockState.CHECKING)
 KEEP_FRESH_FOR = timedelta(days=30)
 
 
+@dataclass(frozen=True)
+class HomeFacts:
+    """What one App Home shows, read in one transaction at `read_at` (the store's time)."""
+
+    read_at: datetime
+    reports: list[CaseSummary]
+    groups: list[OpenCaseGroup] | None  # the open cases, for a responder's home only
+
+
 class AppHomes(Repository):
     @survives_reconnect
-    def opened(self, user_id: str, now: datetime | None = None) -> None:
-        now = now or utcnow()
+    def opened(self, user_id: str) -> None:
+        now = utcnow()
         with self._session() as session:
             if changed(
                 session, update(AppHomeRow).where(AppHomeRow.user_id == user_id).values(opened_at=now)
@@ -48,20 +58,30 @@ class AppHomes(Repository):
             pass  # opened twice at once
 
     @survives_reconnect
-    def published(self, user_id: str, *, read_at: datetime, responder: bool) -> None:
-        """The home shows the store as it was at `read_at`: a case changed after that makes it stale."""
+    def facts(self, user_id: str, *, responder: bool, reports: int = 10, shown: int = 8) -> HomeFacts:
+        with self._session() as session:
+            read_at = utcnow()
+            return HomeFacts(
+                read_at=read_at,
+                reports=_reports_of(session, user_id, reports),
+                groups=_open_cases(session, shown) if responder else None,
+            )
+
+    @survives_reconnect
+    def published(self, user_id: str, *, read_at: datetime, responder: bool, refresh_after: datetime) -> None:
+        """The home shows the store as it was at `read_at`; it is not published again before `refresh_after`."""
         with self._session() as session:
             changed(
                 session,
                 update(AppHomeRow)
                 .where(AppHomeRow.user_id == user_id)
-                .values(published_at=read_at, responder=responder),
+                .values(published_at=read_at, responder=responder, refresh_after=refresh_after),
             )
 
     @survives_reconnect
-    def stale_homes(self, now: datetime, *, min_gap: timedelta, limit: int = 50) -> list[str]:
+    def stale_homes(self, now: datetime, *, limit: int = 50) -> list[str]:
         """Homes to publish again: one of the person's cases changed since (for a responder's: any case), and
-        the last publication is at least `min_gap` old (a busy case does not flood views.publish)."""
+        `refresh_after` has passed."""
         home = AppHomeRow
         changed_since: ColumnElement[bool] = CaseRow.updated_at > home.published_at
         own_case = exists(
@@ -76,79 +96,77 @@ class AppHomes(Repository):
                 session.scalars(
                     select(home.user_id)
                     .where(home.published_at.is_not(None))
-                    .where(home.published_at <= now - min_gap)
-                    .where(home.opened_at > now - KEEP_FRESH_FOR)
+                    .where(home.refresh_after <= now)
+                    .where(home.opened_at > utcnow() - KEEP_FRESH_FOR)
                     .where(or_(own_case, home.responder.is_(True) & any_case))
                     .order_by(home.published_at)
                     .limit(limit)
                 )
             )
 
-    @survives_reconnect
-    def reports_of(self, user_id: str, limit: int = 10) -> list[CaseSummary]:
-        """The person's own latest reports, newest first, as their home lists them."""
-        with self._session() as session:
-            rows = session.execute(
-                select(CaseRow, ReporterRow.door)
-                .join(ReporterRow, ReporterRow.case_id == CaseRow.id)
-                .where(ReporterRow.user_id == user_id)
-                .order_by(CaseRow.id.desc())
-                .limit(limit)
-            ).all()
-            return [
-                CaseSummary(
-                    case.id,
-                    CaseStatus(case.status),
-                    case.subject,
-                    case.created_at,
-                    latest_verdict(session, case.id),
-                    kind=CaseKind(case.kind),
-                    url=case.url,
-                    door=door,
-                    reviewed_as=_reviewed_as(session, case.id),
-                )
-                for case, door in rows
-            ]
 
-    @survives_reconnect
-    def open_cases(self, shown: int = 8) -> list[OpenCaseGroup]:
-        """Open cases by what they wait for: Microsoft (waiting), a responder (to_act: a verdict in and nothing
-        done yet), or a purge or block under way (running); a count of each and its newest `shown`."""
-        active_remediation = exists(
-            select(RemediationRow.id)
-            .where(RemediationRow.case_id == CaseRow.id)
-            .where(RemediationRow.state.in_([s.value for s in ACTIVE_REMEDIATION_STATES]))
+def _reports_of(session: Session, user_id: str, limit: int) -> list[CaseSummary]:
+    """The person's own latest reports, newest first, as their home lists them."""
+    rows = session.execute(
+        select(CaseRow, ReporterRow.door)
+        .join(ReporterRow, ReporterRow.case_id == CaseRow.id)
+        .where(ReporterRow.user_id == user_id)
+        .order_by(CaseRow.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        CaseSummary(
+            case.id,
+            CaseStatus(case.status),
+            case.subject,
+            case.created_at,
+            latest_verdict(session, case.id),
+            kind=CaseKind(case.kind),
+            url=case.url,
+            door=door,
+            reviewed_as=_reviewed_as(session, case.id),
         )
-        active_block = exists(
-            select(BlockRequestRow.id)
-            .where(BlockRequestRow.case_id == CaseRow.id)
-            .where(BlockRequestRow.state.in_(_ACTIVE_BLOCKS))
-        )
-        acted = or_(
-            exists(select(CaseActionRow.id).where(CaseActionRow.case_id == CaseRow.id)),
-            exists(select(RemediationRow.id).where(RemediationRow.case_id == CaseRow.id)),
-            exists(select(BlockRequestRow.id).where(BlockRequestRow.case_id == CaseRow.id)),
-            exists(select(ReviewRow.id).where(ReviewRow.case_id == CaseRow.id)),
-        )
-        groups: list[tuple[str, ColumnElement[bool]]] = [
-            ("running", active_remediation | active_block),
-            ("to_act", (CaseRow.status == CaseStatus.VERDICT.value) & ~acted),
-            ("waiting", CaseRow.status.in_(_WAITING) & ~active_remediation & ~active_block),
-        ]
-        with self._session() as session:
-            return [
-                OpenCaseGroup(
-                    name=name,
-                    count=session.scalar(select(func.count()).select_from(CaseRow).where(where)) or 0,
-                    cases=[
-                        _open_line(session, case)
-                        for case in session.scalars(
-                            select(CaseRow).where(where).order_by(CaseRow.id.desc()).limit(shown)
-                        )
-                    ],
+        for case, door in rows
+    ]
+
+
+def _open_cases(session: Session, shown: int) -> list[OpenCaseGroup]:
+    """Open cases by what they wait for: Microsoft (waiting), a responder (to_act: a verdict in and nothing done
+    yet), or a purge or block under way (running); a count of each and its newest `shown`."""
+    active_remediation = exists(
+        select(RemediationRow.id)
+        .where(RemediationRow.case_id == CaseRow.id)
+        .where(RemediationRow.state.in_([s.value for s in ACTIVE_REMEDIATION_STATES]))
+    )
+    active_block = exists(
+        select(BlockRequestRow.id)
+        .where(BlockRequestRow.case_id == CaseRow.id)
+        .where(BlockRequestRow.state.in_(_ACTIVE_BLOCKS))
+    )
+    acted = or_(
+        exists(select(CaseActionRow.id).where(CaseActionRow.case_id == CaseRow.id)),
+        exists(select(RemediationRow.id).where(RemediationRow.case_id == CaseRow.id)),
+        exists(select(BlockRequestRow.id).where(BlockRequestRow.case_id == CaseRow.id)),
+        exists(select(ReviewRow.id).where(ReviewRow.case_id == CaseRow.id)),
+    )
+    groups: list[tuple[str, ColumnElement[bool]]] = [
+        ("running", active_remediation | active_block),
+        ("to_act", (CaseRow.status == CaseStatus.VERDICT.value) & ~acted),
+        ("waiting", CaseRow.status.in_(_WAITING) & ~active_remediation & ~active_block),
+    ]
+    return [
+        OpenCaseGroup(
+            name=name,
+            count=session.scalar(select(func.count()).select_from(CaseRow).where(where)) or 0,
+            cases=[
+                _open_line(session, case)
+                for case in session.scalars(
+                    select(CaseRow).where(where).order_by(CaseRow.id.desc()).limit(shown)
                 )
-                for name, where in groups
-            ]
+            ],
+        )
+        for name, where in groups
+    ]
 
 
 def _open_line(session: Session, case: CaseRow) -> OpenCaseLine:

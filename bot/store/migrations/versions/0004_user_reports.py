@@ -58,6 +58,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.String(32), primary_key=True),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
         sa.Column("published_at", UTCDateTime(), nullable=True),
+        sa.Column("refresh_after", UTCDateTime(), nullable=True),
         sa.Column("responder", sa.Boolean(), nullable=False),
     )
 
