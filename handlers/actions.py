@@ -74,35 +74,17 @@ def on_who_clicked_clicked(
 
 def on_purge_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
     ack()
-    # Purge opens a modal first: the click's trigger_id lives three seconds.
-    trigger_id = body.get("trigger_id") or ""
-
-    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
-        services.remediations.open_purge_modal(user_id, case_id, trigger_id, reply)
-
-    _hand_over(services, ActionId.PURGE, body, action, respond, open_modal)
+    _open_modal(services, ActionId.PURGE, body, action, respond, services.remediations.open_purge_modal)
 
 
 def on_block_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
     ack()
-    # Block opens a modal first: the click's trigger_id lives three seconds.
-    trigger_id = body.get("trigger_id") or ""
-
-    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
-        services.block_list.open_modal(user_id, case_id, trigger_id, reply)
-
-    _hand_over(services, ActionId.BLOCK, body, action, respond, open_modal)
+    _open_modal(services, ActionId.BLOCK, body, action, respond, services.block_list.open_modal)
 
 
 def on_review_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
     ack()
-    # Mark as … and notify opens a modal first: the click's trigger_id lives three seconds.
-    trigger_id = body.get("trigger_id") or ""
-
-    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
-        services.reviews.open_modal(user_id, case_id, trigger_id, reply)
-
-    _hand_over(services, ActionId.REVIEW, body, action, respond, open_modal)
+    _open_modal(services, ActionId.REVIEW, body, action, respond, services.reviews.open_modal)
 
 
 def on_home_report_clicked(ack: Ack, body: dict, *, services: Services) -> None:
@@ -114,6 +96,26 @@ def on_home_report_clicked(ack: Ack, body: dict, *, services: Services) -> None:
 
     # Not handed to the worker pool: the trigger expires in 3 s, so the form opens in this thread.
     services.reporter_requests.open_report_form(user_id, None, body.get("trigger_id") or "", tell)
+
+
+def _open_modal(
+    services: Services,
+    action_id: ActionId,
+    body: dict,
+    action: dict,
+    respond: Respond,
+    opener: Callable[[str, int, str, Reply], None],
+) -> None:
+    """A button that opens a modal first (Purge, Block, Mark as): the click's trigger_id lives three seconds."""
+    trigger_id = body.get("trigger_id") or ""
+    _hand_over(
+        services,
+        action_id,
+        body,
+        action,
+        respond,
+        lambda user_id, case_id, reply: opener(user_id, case_id, trigger_id, reply),
+    )
 
 
 def _hand_over(

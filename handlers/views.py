@@ -6,6 +6,7 @@ go through CaseActions.run."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.cases.intake import Reporter
@@ -51,45 +52,55 @@ def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services)
 def on_purge_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
     ack()
     form = cards.read_purge_modal(view)
-    user_id = body["user"]["id"]
-    reply = _reply_in_soc(services, user_id)
-    services.handover.submit(
-        services.actions.run,
+    _confirmed(
+        services,
         ModalCallback.PURGE,
-        user_id,
+        body,
         form.case_id,
-        reply,
-        lambda case_id: services.remediations.purge(user_id, case_id, form.scope, form.action, reply),
+        lambda user_id, case_id, reply: services.remediations.purge(
+            user_id, case_id, form.scope, form.action, reply
+        ),
     )
 
 
 def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
     ack()
     form = cards.read_block_modal(view)
-    user_id = body["user"]["id"]
-    reply = _reply_in_soc(services, user_id)
-    services.handover.submit(
-        services.actions.run,
+    _confirmed(
+        services,
         ModalCallback.BLOCK,
-        user_id,
+        body,
         form.case_id,
-        reply,
-        lambda case_id: services.block_list.block(user_id, case_id, form.expires_days, form.note, reply),
+        lambda user_id, case_id, reply: services.block_list.block(
+            user_id, case_id, form.expires_days, form.note, reply
+        ),
     )
 
 
 def on_review_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
     ack()
     form = cards.read_review_modal(view)
+    _confirmed(
+        services,
+        ModalCallback.REVIEW,
+        body,
+        form.case_id,
+        lambda user_id, case_id, reply: services.reviews.review(user_id, case_id, form.category, reply),
+    )
+
+
+def _confirmed(
+    services: Services,
+    callback: ModalCallback,
+    body: dict,
+    case_id: int | None,
+    work: Callable[[str, int, Reply], None],
+) -> None:
+    """After the ack: CaseActions.run judges the submitter again and audits, then `work` runs on the pool."""
     user_id = body["user"]["id"]
     reply = _reply_in_soc(services, user_id)
     services.handover.submit(
-        services.actions.run,
-        ModalCallback.REVIEW,
-        user_id,
-        form.case_id,
-        reply,
-        lambda case_id: services.reviews.review(user_id, case_id, form.category, reply),
+        services.actions.run, callback, user_id, case_id, reply, lambda case: work(user_id, case, reply)
     )
 
 

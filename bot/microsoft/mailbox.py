@@ -1,9 +1,11 @@
 """The reporter's own mailbox, through Microsoft Graph (application permission Mail.Read): their recent emails
-for the report modal, one of them as MIME, and the original of an email they forwarded inline.
+for the report modal, one of them as MIME, the original of an email they forwarded inline, and the originals of
+messages reported with Outlook's Report button (found by Internet-Message-ID).
 
 Mail.Read is optional. When Graph answers 403 for it, phishbot remembers that for an hour and offers neither
-the recent-emails choice nor the search for originals (a forward is then submitted as it arrived); after an
-hour it asks again, so granting the permission takes effect without a restart.
+the recent-emails choice nor the search for originals (a forward is then submitted as it arrived, a
+Report-button card shows what Microsoft's submission says); after an hour it asks again, so granting the
+permission takes effect without a restart.
 """
 
 from __future__ import annotations

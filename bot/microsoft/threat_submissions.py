@@ -1,5 +1,7 @@
 """Threat submissions (``/beta/security/threatSubmission``): sending an email, a URL or a file to Microsoft
-for analysis, and reading the verdicts back, one by one or 20 to a ``$batch``.
+for analysis, and reading the verdicts back, one by one or 20 to a ``$batch``; listing the submissions employees
+made with Outlook's Report button (`source eq 'user'`), reviewing them (Mark as … and notify), and the
+organisation's user-reported settings.
 
 The Tenant Allow/Block List is reached through here too: Graph's only way to block what a phish carries is an
 email submission with a ``tenantAllowOrBlockListAction`` (`submit_email(block_until=...)`).

@@ -3,13 +3,14 @@
 Two halves share one in-memory workspace:
 
 * the **Web API** half answers the bot's ``WebClient`` (``base_url=emulator.api_url``). It keeps users,
-  channels, messages, files and modals, and it refuses what Slack refuses: a wrong token, Block Kit that
-  Slack would reject (checked with slack_sdk's own models), an expired ``trigger_id``, an update of a
-  message the bot did not post. It also serves ``url_private_download`` the way Slack does: with a wrong
-  token the answer is *200 with an HTML sign-in page*, not a 401.
-* the **client** half plays the people and Slack's delivery: it signs slash commands, events, button
-  clicks and modal submissions with the signing secret and POSTs them to the bot's endpoint (``app_url``),
-  carrying ``response_url`` and ``trigger_id`` values that the API half then honours.
+  channels, messages, files, modals and Home tabs (``views.publish``: ``homes``), and it refuses what Slack
+  refuses: a wrong token, Block Kit that Slack would reject (checked with slack_sdk's own models), an expired
+  ``trigger_id``, an update of a message the bot did not post. It also serves ``url_private_download`` the way
+  Slack does: with a wrong token the answer is *200 with an HTML sign-in page*, not a 401.
+* the **client** half plays the people and Slack's delivery: it signs slash commands, events (among them
+  ``app_home_opened``: ``open_app_home``), button clicks (also on a Home tab), and modal submissions with the
+  signing secret and POSTs them to the bot's endpoint (``app_url``), carrying ``response_url`` and
+  ``trigger_id`` values that the API half then honours.
 
 Everything listens on 127.0.0.1; nothing happens at import time.
 """

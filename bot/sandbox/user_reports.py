@@ -195,7 +195,7 @@ class ReportButton:
                 "BadRequest",
             )
         current = self.emulator.submissions.get(submission_id)
-        if current is None:
+        if current is None or current.get("contentType") != "email":  # a URL or file submission is not here
             return 404, graph_error(404, "The requested submission was not found.", "ResourceNotFound")
         if current.get("source") != "user":
             return 400, graph_error(

@@ -26,24 +26,7 @@ class Cases(Repository):
         now = utcnow()
         try:
             with self._session() as session:
-                case = CaseRow(
-                    dedupe_key=report.dedupe_key[:300],
-                    kind=report.kind.value,
-                    status=CaseStatus.SUBMITTING.value,
-                    category=report.category.value,
-                    door=report.door,
-                    subject=report.subject[:500],
-                    message_json=report.message.to_dict() if report.message else None,
-                    url=report.url,
-                    note=report.note,
-                    created_at=now,
-                    updated_at=now,
-                    card_dirty=True,
-                )
-                session.add(case)
-                session.flush()
-                if report.raw is not None:
-                    session.add(CaseContentRow(case_id=case.id, raw=report.raw))
+                case = _new_case(session, report, CaseStatus.SUBMITTING, now)
                 session.add(_reporter_row(case.id, report, now))
                 submission = SubmissionRow(
                     case_id=case.id,
@@ -112,24 +95,7 @@ class Cases(Repository):
             case = session.scalar(select(CaseRow).where(CaseRow.dedupe_key == report.dedupe_key[:300]))
             created = case is None
             if case is None:
-                case = CaseRow(
-                    dedupe_key=report.dedupe_key[:300],
-                    kind=report.kind.value,
-                    status=(CaseStatus.VERDICT if final else CaseStatus.CHECKING).value,
-                    category=report.category.value,
-                    door=report.door,
-                    subject=report.subject[:500],
-                    message_json=report.message.to_dict() if report.message else None,
-                    url=report.url,
-                    note=report.note,
-                    created_at=now,
-                    updated_at=now,
-                    card_dirty=True,
-                )
-                session.add(case)
-                session.flush()
-                if report.raw is not None:
-                    session.add(CaseContentRow(case_id=case.id, raw=report.raw))
+                case = _new_case(session, report, CaseStatus.VERDICT if final else CaseStatus.CHECKING, now)
             else:
                 if case.status in (CaseStatus.GAVE_UP.value, CaseStatus.FAILED.value):
                     case.status = (CaseStatus.VERDICT if final else CaseStatus.CHECKING).value
@@ -231,6 +197,29 @@ class Cases(Repository):
 _FINISHED_STATUSES = frozenset(
     {CaseStatus.VERDICT.value, CaseStatus.GAVE_UP.value, CaseStatus.DISMISSED.value}
 )
+
+
+def _new_case(session: Session, report: NewReport, status: CaseStatus, now: datetime) -> CaseRow:
+    """The case of a message reported for the first time, with the bytes reported (kept apart)."""
+    case = CaseRow(
+        dedupe_key=report.dedupe_key[:300],
+        kind=report.kind.value,
+        status=status.value,
+        category=report.category.value,
+        door=report.door,
+        subject=report.subject[:500],
+        message_json=report.message.to_dict() if report.message else None,
+        url=report.url,
+        note=report.note,
+        created_at=now,
+        updated_at=now,
+        card_dirty=True,
+    )
+    session.add(case)
+    session.flush()
+    if report.raw is not None:
+        session.add(CaseContentRow(case_id=case.id, raw=report.raw))
+    return case
 
 
 def _keep_copy(session: Session, case_id: int, report: NewReport) -> None:

@@ -337,3 +337,40 @@ def test_two_replicas_polling_at_once_make_one_case_and_one_card_per_report(
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_shutdown_in_the_middle_of_a_listing_misses_none_and_repeats_none(
+    quiet_bot, slack, graph, report_button
+):
+    import threading
+
+    bot = quiet_bot
+    bot.sweep()
+    for n in range(5):
+        report_button.press(f"employee{n:03d}@contoso.example", phish(n))
+    slack.hold_answer_next("chat.postMessage", 1.0)  # the first card takes a while: SIGTERM arrives meanwhile
+    round_ = threading.Thread(target=bot.sweep, kwargs={"after": POLL})
+    round_.start()
+    slack.wait_for(lambda: slack.calls_to("chat.postMessage"))
+    bot.runtime.services.stopping.set()  # what SIGTERM does first
+    round_.join()
+    taken = len(slack.messages(SOC))
+    assert 1 <= taken < 5  # stopped part way
+    assert bot.store.user_reports.poll_state("email").taken == 0  # the listing was handed back whole
+    bot.restart()
+    bot.sweep()  # due at once: the handed-back listing
+    assert len(slack.messages(SOC)) == 5
+    assert bot.store.cases.case_exists(5) and not bot.store.cases.case_exists(6)
+    assert bot.store.user_reports.poll_state("email").taken == 5 - taken
+
+
+def test_with_user_reports_off_nothing_is_listed(slack, graph, tls, database_url, report_button):
+    bot = RunningBot(slack, graph, tls, database_url, PHISHBOT_USER_REPORTS="off")
+    try:
+        report_button.press(EMAILS[ALICE], SAMPLE)
+        bot.sweep(after=POLL)
+        bot.sweep(after=POLL)
+        assert listings(graph) == [] and slack.messages(SOC) == []
+        assert bot.store.user_reports.poll_state("email") is None
+    finally:
+        bot.stop()

@@ -9,7 +9,6 @@ responder. Reporter words come in the person's language; the responders' part is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain import CaseKind, CaseStatus, Verdict
@@ -24,6 +23,7 @@ from bot.slack.cards.blockkit import (
     section,
     slack_date,
 )
+from bot.slack.cards.reporter_messages import CaseLine
 from bot.slack.contract import ActionId
 from bot.slack.safe_text import mrkdwn
 
@@ -35,19 +35,9 @@ GROUP_TITLES = {
 }
 
 
-class HomeReport(Protocol):
-    """One of the person's reports (the store's CaseSummary)."""
+class HomeReport(CaseLine, Protocol):
+    """One of the person's reports (the store's CaseSummary): a status line's facts, and how they reported it."""
 
-    @property
-    def case_id(self) -> int: ...
-    @property
-    def status(self) -> CaseStatus: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
-    @property
-    def verdict(self) -> Verdict | None: ...
     @property
     def kind(self) -> CaseKind: ...
     @property
