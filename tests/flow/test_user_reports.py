@@ -374,3 +374,45 @@ def test_with_user_reports_off_nothing_is_listed(slack, graph, tls, database_url
         assert bot.store.user_reports.poll_state("email") is None
     finally:
         bot.stop()
+
+
+def test_a_send_resumed_after_a_crash_does_not_take_an_employees_submission_for_its_own(
+    quiet_bot, slack, graph, report_button, database_url
+):
+    """A worker died mid-send: before sending again, phishbot looks for what its lost attempt may have made.
+    Bob's own Report-button submission of the same message, from the same mailbox, is not that."""
+    from bot.domain import CaseKind, Category, Door
+    from bot.email import read_report
+    from bot.store import NewReport, open_store
+
+    bot = quiet_bot
+    bot.sweep()  # the first listing: before Bob presses Report
+    message, raw = read_report(SAMPLE, max_bytes=25 * 1024 * 1024)
+    dead = open_store(database_url)  # another process, which never beats: it is gone
+    try:
+        opened = dead.cases.open_case(
+            NewReport(
+                dedupe_key=message.dedupe_key,
+                kind=CaseKind.EMAIL,
+                category=Category.PHISHING,
+                door=Door.UPLOAD.value,
+                reporter_id=BOB,
+                reporter_email=EMAILS[BOB],
+                channel_id=INTAKE,
+                subject=message.subject,
+                message=message,
+                raw=raw,
+            )
+        )
+        assert dead.submissions.claim_send(opened.submission_id) is not None  # and then it died
+    finally:
+        dead.database.close()
+    employees = report_button.press(EMAILS[BOB], SAMPLE)
+    bot.sweep()
+    assert len(admin_submissions(graph)) == 1  # sent again: Bob's own submission was not phishbot's
+    view = bot.store.cases.case_view(opened.case_id)
+    assert view.submission_id not in (None, employees) and view.user_submissions == ()
+    bot.sweep(after=POLL)  # then his report is listed, and joins the case
+    view = bot.store.cases.case_view(opened.case_id)
+    assert [s.microsoft_id for s in view.user_submissions] == [employees]
+    assert len(admin_submissions(graph)) == 1
