@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from importlib import metadata
 
 from bot.config import ConfigError, load_settings
 from bot.runtime.logs import configure_logging
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="phishbot", description="Phishing incident response on Microsoft 365, in Slack."
     )
+    # The version lives in pyproject.toml alone; the installed distribution's metadata carries it here.
+    parser.add_argument("--version", action="version", version=f"%(prog)s {metadata.version('phishbot')}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (configuration from the environment and ./.env)")
     sub.add_parser("migrate", help="bring the database schema up to date")

@@ -108,7 +108,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     """`clock` is the time of every service: due work (`now()`) and the in-process caches (`monotonic()`:
     responder groups, people, a refused Mail.Read). A test moves it forward instead of waiting."""
     clock = clock if clock is not None else SystemClock()
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, now=clock.now)
     metrics = Metrics()
     metrics.watch_open_checks(store.submissions.open_check_count)
     stopping = Stopping()
@@ -136,6 +136,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         store.cases,
         store.reporters,
         settings.soc_channel or "",
+        now=clock.now,
         language_of=directory.language_of,
     )
     authorizer = Authorizer(slack, settings.responders, clock=clock.monotonic)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
 import time
 import uuid
 
@@ -38,20 +40,25 @@ def assert_no_secret(text: str, where: str) -> None:
 
 def database_text(database_url: str) -> str:
     """Every row of every table, as text (to look for credentials in plain columns)."""
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine
 
-    # The models' tables, not a reflection of the database: reflecting cost an eighth of a flow test's CPU, and
+    # The models' tables, not a reflection of the database, read through the driver's cursor, not SQLAlchemy's
+    # typed results: this runs after every bot test, and reflecting and typing cost a sixth of a flow test's CPU.
     # tests/unit/store checks the models and the migrations agree.
     from bot.store.models import Base
 
     engine = create_engine(database_url)
     try:
-        with engine.connect() as connection:
-            return "\n".join(
-                repr(row)
-                for table in Base.metadata.sorted_tables
-                for row in connection.execute(select(table))
-            )
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            rows = []
+            for table in Base.metadata.sorted_tables:
+                cursor.execute(f'SELECT * FROM "{table.name}"')
+                rows.extend(repr(row) for row in cursor.fetchall())
+            return "\n".join(rows)
+        finally:
+            connection.close()
     finally:
         engine.dispose()
 
@@ -146,19 +153,36 @@ def postgres_url():
 
 
 def _postgres_database():
-    base = os.environ[POSTGRES_ENV]
+    name = "phishbot_test_" + uuid.uuid4().hex[:12]
+    url = _create_postgres_database(name)
+    try:
+        yield url
+    finally:
+        _drop_postgres_database(name)
+
+
+def _create_postgres_database(name: str) -> str:
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    name = "phishbot_test_" + uuid.uuid4().hex[:12]
+    base = os.environ[POSTGRES_ENV]
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     finally:
+        admin.dispose()
+    return make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(name: str) -> None:
+    from sqlalchemy import create_engine
+
+    admin = create_engine(os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
         admin.dispose()
 
 
@@ -187,7 +211,17 @@ def tls(tmp_path_factory):
 
 
 @pytest.fixture
-def graph_tenant(tls):
+def clock():
+    """The bot's clock, which the Graph emulator's verdicts follow too: a test that skips a poll gap skips the
+    wait for Microsoft with it. Real time flows underneath (the emulators and the bot's threads live in it); the
+    Graph client's back-off and Retry-After waits move the clock instead of being waited out."""
+    from bot.sandbox.clock import FakeClock
+
+    return FakeClock(following_real_time=True, skip_waits=True)
+
+
+@pytest.fixture
+def graph_tenant(tls, clock):
     """The Graph emulator, and the Report button of its tenant's mail clients (as every Microsoft 365 tenant has)."""
     from graph_schema import validate_graph_request
 
@@ -195,7 +229,11 @@ def graph_tenant(tls):
     from bot.sandbox.user_reports import ReportButton
 
     emulator = GraphEmulator(
-        tls, verdict_after=0.3, request_validator=validate_graph_request, client_secret=CLIENT_SECRET
+        tls,
+        verdict_after=0.3,
+        request_validator=validate_graph_request,
+        client_secret=CLIENT_SECRET,
+        clock=clock.monotonic,
     ).start()
     button = ReportButton().attach(emulator)
     yield emulator, button
@@ -276,7 +314,8 @@ class RunningBot:
         self._args = (slack, graph, tls, database_url)
         self._overrides = {"PHISHBOT_POLL_GIVE_UP": str(self.GIVE_UP_SECONDS), **overrides}
         # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips, and
-        # the Graph client's back-off and Retry-After waits are skipped too.
+        # the Graph client's back-off and Retry-After waits are skipped too (the `clock` fixture's, shared with
+        # the Graph emulator, is the usual one).
         self.clock = clock if clock is not None else FakeClock(following_real_time=True, skip_waits=True)
         self.runtime = None
         self.start()
@@ -340,20 +379,97 @@ def sqlite_url(tmp_path):
 
 
 def migrate_first(database_url: str) -> None:
-    """What an operator does before starting replicas on PostgreSQL (`phishbot migrate`); SQLite migrates itself."""
-    if database_url.startswith("postgresql"):
+    """What an operator does before starting replicas (`phishbot migrate`): the test's new database is brought to
+    the schema head. It becomes a copy of one database this worker migrated once (a migration costs 0.3 s of CPU,
+    a copy next to nothing; tests/unit/store proves the migrations build the models). A database that already
+    has a schema is migrated the real way, which leaves one at the head unchanged."""
+    if database_url.startswith("sqlite:///"):
+        path = database_url.removeprefix("sqlite:///")
+        if not os.path.exists(path):
+            shutil.copyfile(_schema_template("sqlite"), path)
+            return
+    elif _is_new_suite_postgres_database(database_url):
+        _recreate_from_template(database_url)
+        return
+    from bot.store import open_store
+
+    store = open_store(database_url)
+    try:
+        store.database.migrate()
+    finally:
+        store.database.close()
+
+
+_TEMPLATES: dict[str, str] = {}
+
+
+def _schema_template(kind: str) -> str:
+    """This worker's database at the schema head: a SQLite file, or a PostgreSQL database to copy (TEMPLATE)."""
+    if kind not in _TEMPLATES:
         from bot.store import open_store
 
-        store = open_store(database_url)
+        if kind == "sqlite":
+            template = os.path.join(tempfile.mkdtemp(prefix="phishbot-schema-"), "template.db")
+            url = f"sqlite:///{template}"
+        else:
+            template = "phishbot_template_" + uuid.uuid4().hex[:12]
+            url = _create_postgres_database(template)
+        store = open_store(url)
         try:
             store.database.migrate()
         finally:
-            store.database.close()
+            store.database.close()  # SQLite folds its WAL into the file; PostgreSQL copies only an idle template
+        _TEMPLATES[kind] = template
+    return _TEMPLATES[kind]
+
+
+def _is_new_suite_postgres_database(database_url: str) -> bool:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get(POSTGRES_ENV)
+    if not base or not database_url.startswith("postgresql"):
+        return False
+    url, server = make_url(database_url), make_url(base)
+    if (url.host, url.port) != (server.host, server.port) or not (url.database or "").startswith(
+        "phishbot_test_"
+    ):
+        return False  # another server (a test's own, to restart) has no template
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT to_regclass('alembic_version')")).scalar() is None
+    finally:
+        engine.dispose()
+
+
+def _recreate_from_template(database_url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = make_url(database_url).database
+    template = _schema_template("postgresql")
+    admin = create_engine(os.environ[POSTGRES_ENV], isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_schema_templates():
+    yield
+    if "sqlite" in _TEMPLATES:
+        shutil.rmtree(os.path.dirname(_TEMPLATES.pop("sqlite")), ignore_errors=True)
+    if "postgresql" in _TEMPLATES:
+        _drop_postgres_database(_TEMPLATES.pop("postgresql"))
 
 
 @pytest.fixture
-def bot(slack, graph, tls, database_url):
-    running = RunningBot(slack, graph, tls, database_url)
+def bot(slack, graph, tls, database_url, clock):
+    running = RunningBot(slack, graph, tls, database_url, clock=clock)
     yield running
     running.stop()
     assert_no_secret(database_text(database_url), "the database")

@@ -37,6 +37,27 @@ def run_cli(
     )
 
 
+def run_main(args: list[str], environment: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """`phishbot <args>` as `run_cli` runs it (the environment, the working directory, its output and exit code),
+    but in this process: the command's own code is what is tested, and a child interpreter importing the bot
+    cost a second of CPU a test."""
+    import contextlib
+    import io
+
+    import pytest
+
+    from bot.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            code = main(args)
+    return subprocess.CompletedProcess(["phishbot", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
 class BotProcess:
     """`phishbot run` in a child process, logging (JSON lines: stderr is a file) to `log_path`."""
 

@@ -86,7 +86,7 @@ class Digest:
         return self._channel
 
     def build(self, until: datetime | None = None) -> DigestMessage:
-        until = until or datetime.now(UTC)
+        until = until or self._digests.database.now()  # the store's clock, the services' one
         since = until - WINDOW
         facts = self._digests.facts(since, until, audit_actions=(PURGE_ACTION, CLICKS_ACTION))
         return compose(facts, since, until, self._zone)

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -95,11 +95,13 @@ class DefenderTenant:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._mailboxes: dict[str, dict[str, MailboxMessage]] = {}
+        self._clock: Callable[[], float] = time.monotonic  # the emulator's, once attached
 
     # -- wiring ------------------------------------------------------------------------------------------------
 
     def attach(self, emulator: GraphEmulator) -> DefenderTenant:
         self.tenant_id = emulator.tenant_id
+        self._clock = emulator.clock
         emulator.add_route("POST /v1.0/security/runHuntingQuery", self._hunting)
         for path in (
             "/v1.0/security/collaboration/analyzedEmails/remediate",
@@ -275,14 +277,14 @@ class DefenderTenant:
         bulk_id = str(uuid.uuid4())
         with self._lock:
             self.remediations.append(
-                Remediation(bulk_id, action, pairs, time.monotonic() + self.remediation_after)
+                Remediation(bulk_id, action, pairs, self._clock() + self.remediation_after)
             )
         location = f'{ACTION_CENTER}?filters={{"bulkId":["{bulk_id}"]}}&tid={self.tenant_id}'
         return 202, None, {"Location": location}
 
     def _apply_due(self) -> None:
         """Caller holds the lock."""
-        now = time.monotonic()
+        now = self._clock()
         for remediation in self.remediations:
             if remediation.applied or remediation.due > now:
                 continue

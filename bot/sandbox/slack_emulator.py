@@ -50,6 +50,7 @@ MAX_UPLOAD_BODY = 64 * 1024 * 1024
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_TTL = 30 * 60.0
 SLACK_ACK_DEADLINE = 3.0
+WAIT_FOR_RECHECK = 0.1  # seconds between two looks of `wait_for` when the bot makes no request
 
 # What an emulator grants by default (the scopes manifest.yml asks for); `SlackEmulator(scopes=...)` narrows it.
 BOT_SCOPES = (
@@ -475,6 +476,7 @@ class _Handler(BaseHTTPRequestHandler):
             emulator._record_server_error(traceback.format_exc())
             self.close_connection = True
             reply = _Reply.json({"ok": False, "error": "internal_error"}, status=500)
+        emulator._note_activity()
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
@@ -531,6 +533,10 @@ class SlackEmulator:
         self.last_event: dict | None = None
 
         self._lock = threading.RLock()
+        # Counts the requests the bot made; `wait_for` sleeps on it instead of polling the test's condition
+        # every few milliseconds (a condition that reads the bot's database costs a dozen queries a look).
+        self._activity = threading.Condition(threading.Lock())
+        self._activity_count = 0
         self._users: dict[str, dict] = {}
         self._locales: dict[str, str] = {}  # users.info shows them only with include_locale=true
         self._usergroups: dict[str, list[str]] = {}
@@ -732,20 +738,34 @@ class SlackEmulator:
             return copy.deepcopy(self.views[self._view_order[-1]]["view"])
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Poll until ``predicate()`` is truthy and return its value. Lookup errors count as "not yet"."""
+        """Until ``predicate()`` is truthy, return its value. Lookup errors count as "not yet". It is asked
+        again after each request the bot makes here, and every WAIT_FOR_RECHECK seconds for what changes
+        without one (the bot's own database)."""
         deadline = time.monotonic() + timeout
         last_exc: BaseException | None = None
         while True:
+            with self._activity:
+                seen = self._activity_count
             try:
                 result = predicate()
             except (LookupError, AttributeError, TypeError, ValueError) as exc:
                 result, last_exc = None, exc
             if result:
                 return result
-            if time.monotonic() >= deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 break
-            time.sleep(0.02)
+            self._wait_for_activity(after=seen, timeout=min(WAIT_FOR_RECHECK, remaining))
         raise AssertionError(self._wait_failure(predicate, timeout, last_exc))
+
+    def _wait_for_activity(self, *, after: int, timeout: float) -> None:
+        with self._activity:
+            self._activity.wait_for(lambda: self._activity_count != after, timeout=timeout)
+
+    def _note_activity(self) -> None:
+        with self._activity:
+            self._activity_count += 1
+            self._activity.notify_all()
 
     def _wait_failure(
         self, predicate: Callable[[], Any], timeout: float, last_exc: BaseException | None

@@ -35,9 +35,12 @@ class SlackNotifier:
         cases: Cases,
         reporters: Reporters,
         soc_channel: str,
+        *,
+        now: Callable[[], datetime],
         language_of: Callable[[str], str] | None = None,
     ) -> None:
         self._client = client
+        self._now = now  # the services' clock: the card's "next check in ~N min"
         self._card_posts = card_posts
         self._cases = cases
         self._reporters = reporters
@@ -65,7 +68,7 @@ class SlackNotifier:
                 self._post_card(case_id)
             else:
                 view = self._cases.case_view(case_id)
-                text, blocks = cards.case_card(view)
+                text, blocks = cards.case_card(view, now=self._now())
                 self._client.chat_update(channel=location[0], ts=location[1], text=text, blocks=blocks)
             if self._card_posts.case_updated_at(case_id) != drawn_as_of:
                 # The case changed while this was drawn: an edit from another thread or replica may have
@@ -97,7 +100,7 @@ class SlackNotifier:
                     self._card_posts.mark_card_dirty(case_id)  # the found card may be stale: edit it next
                     return
             view = self._cases.case_view(case_id)
-            text, blocks = cards.case_card(view)
+            text, blocks = cards.case_card(view, now=self._now())
             response = self._client.chat_postMessage(
                 channel=self._soc_channel,
                 text=text,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import ACTIVE_REMEDIATION_STATES, CaseKind, CaseStatus
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import (
     AppHomeRow,
     BlockRequestRow,
@@ -33,7 +33,7 @@ KEEP_FRESH_FOR = timedelta(days=30)
 
 @dataclass(frozen=True)
 class HomeFacts:
-    """What one App Home shows, read in one transaction at `read_at` (the store's time)."""
+    """What one App Home shows, read in one transaction at `read_at`."""
 
     read_at: datetime
     reports: list[CaseSummary]
@@ -43,7 +43,7 @@ class HomeFacts:
 class AppHomes(Repository):
     @survives_reconnect
     def opened(self, user_id: str) -> None:
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             if changed(
                 session, update(AppHomeRow).where(AppHomeRow.user_id == user_id).values(opened_at=now)
@@ -60,7 +60,7 @@ class AppHomes(Repository):
     @survives_reconnect
     def facts(self, user_id: str, *, responder: bool, reports: int = 10, shown: int = 8) -> HomeFacts:
         with self._session() as session:
-            read_at = utcnow()
+            read_at = self._now()
             return HomeFacts(
                 read_at=read_at,
                 reports=_reports_of(session, user_id, reports),
@@ -97,7 +97,7 @@ class AppHomes(Repository):
                     select(home.user_id)
                     .where(home.published_at.is_not(None))
                     .where(home.refresh_after <= now)
-                    .where(home.opened_at > utcnow() - KEEP_FRESH_FOR)
+                    .where(home.opened_at > self._now() - KEEP_FRESH_FOR)
                     .where(or_(own_case, home.responder.is_(True) & any_case))
                     .order_by(home.published_at)
                     .limit(limit)

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import AuditRow
 from bot.store.repository import Repository
 
@@ -55,7 +55,7 @@ class AuditLog(Repository):
         details: AuditDetails | None = None,
     ) -> None:
         with self._session() as session:
-            session.add(audit_row(AuditNote(actor, action, outcome, details or {}), case_id, utcnow()))
+            session.add(audit_row(AuditNote(actor, action, outcome, details or {}), case_id, self._now()))
 
     @survives_reconnect
     def entries(self, case_id: int | None = None, since: datetime | None = None) -> list[dict[str, Any]]:

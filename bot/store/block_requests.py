@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import CaseKind, CaseStatus, SubmissionState, Verdict
 from bot.store.audit import AuditNote, audit_row
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import BlockRequestRow, CaseContentRow, CaseRow, SubmissionRow, VerdictRow
 from bot.store.records import BlockCheckWork, BlockSendWork, BlockState
 from bot.store.repository import CLAIM_LEASE, Repository, changed, latest_verdict, row_of, touch_case
@@ -26,7 +26,7 @@ class BlockRequests(Repository):
     def submission_times(self, case_id: int, exclude_block_id: int | None = None) -> list[datetime]:
         """When the bot sent this case's message to Microsoft: verdict submissions and blocks alike (Microsoft
         throttles the same item whatever the submission is for). A send in flight counts as now."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             times: list[datetime] = [
                 sent
@@ -79,7 +79,7 @@ class BlockRequests(Repository):
     ) -> int | None:
         """Record a block to send at `not_before`. None when one is already waiting or being sent for the case,
         or (automatic) when the case was already considered for an automatic block."""
-        now = utcnow()
+        now = self._now()
         try:
             with self._session() as session:
                 session.get(CaseRow, case_id, with_for_update=True)
@@ -113,7 +113,7 @@ class BlockRequests(Repository):
     @survives_reconnect
     def skip_auto_block(self, case_id: int, reason: str) -> bool:
         """Record that the case was considered for an automatic block and not blocked (a simulation...)."""
-        now = utcnow()
+        now = self._now()
         try:
             with self._session() as session:
                 session.add(
@@ -168,7 +168,7 @@ class BlockRequests(Repository):
 
     @survives_reconnect
     def due_blocks(self, now: datetime | None = None, limit: int = 50) -> list[int]:
-        now = now or utcnow()
+        now = now or self._now()
         return self._due_ids(BlockRequestRow.id, self._block_sendable(now), BlockRequestRow.not_before, limit)
 
     def _block_sendable(self, now: datetime) -> ColumnElement[bool]:
@@ -179,7 +179,7 @@ class BlockRequests(Repository):
 
     @survives_reconnect
     def claim_block_send(self, block_id: int, now: datetime | None = None) -> BlockSendWork | None:
-        now = now or utcnow()
+        now = now or self._now()
         with self._session() as session:
             claimed = changed(
                 session,
@@ -223,11 +223,11 @@ class BlockRequests(Repository):
             row.claimed_until = None
             row.claimed_by = None
             row.last_error = reason[:1000] if reason else None
-            touch_case(session, row.case_id, utcnow())
+            touch_case(session, row.case_id, self._now())
 
     @survives_reconnect
     def record_block_sent(self, block_id: int, microsoft_id: str, next_check_at: datetime) -> None:
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = row_of(session, BlockRequestRow, block_id)
             row.state = BlockState.CHECKING
@@ -241,7 +241,7 @@ class BlockRequests(Repository):
 
     @survives_reconnect
     def record_block_failure(self, block_id: int, error: str) -> None:
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = row_of(session, BlockRequestRow, block_id)
             row.state = BlockState.FAILED
@@ -256,7 +256,7 @@ class BlockRequests(Repository):
         return self._lease_due(
             BlockRequestRow,
             BlockState.CHECKING,
-            now or utcnow(),
+            now or self._now(),
             limit,
             lambda row: BlockCheckWork(
                 block_id=row.id,
@@ -280,7 +280,7 @@ class BlockRequests(Repository):
     ) -> bool:
         """Store what Microsoft says about a block's entries; `finished` ("done", "gave_up") ends the checks,
         with `audit` in the same transaction. True when this check ended them."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = row_of(session, BlockRequestRow, block_id)
             if row.state != BlockState.CHECKING:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import CaseRow
 from bot.store.repository import CARD_CLAIM_LEASE, Repository, changed
 
@@ -17,7 +17,7 @@ class CardPosts(Repository):
     @survives_reconnect
     def claim_card_post(self, case_id: int, now: datetime | None = None) -> bool:
         """True for the one worker that may post the case's first card."""
-        now = now or utcnow()
+        now = now or self._now()
         with self._session() as session:
             return (
                 changed(
@@ -90,7 +90,9 @@ class CardPosts(Repository):
                     session,
                     update(CaseRow)
                     .where(CaseRow.id == case_id)
-                    .where(CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, utcnow()))
+                    .where(
+                        CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, self._now())
+                    )
                     .values(card_dirty=False, card_drawing_by=self.worker_id),
                 )
                 == 1
@@ -124,7 +126,9 @@ class CardPosts(Repository):
             return list(
                 session.scalars(
                     select(CaseRow.id)
-                    .where(CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, utcnow()))
+                    .where(
+                        CaseRow.card_dirty.is_(True) | self._orphaned(CaseRow.card_drawing_by, self._now())
+                    )
                     .order_by(CaseRow.id)
                     .limit(limit)
                 )

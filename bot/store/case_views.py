@@ -3,6 +3,8 @@ message is drawn from."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,7 +25,6 @@ from bot.domain import (
     SubmissionState,
     UserSubmissionView,
 )
-from bot.store.database import utcnow
 from bot.store.models import (
     BlockRequestRow,
     CaseActionRow,
@@ -38,7 +39,7 @@ from bot.store.records import ItemState
 from bot.store.repository import latest_verdict
 
 
-def case_view(session: Session, case_id: int) -> CaseView:
+def case_view(session: Session, case_id: int, now: datetime) -> CaseView:
     """The case as every card and message shows it; KeyError if there is no such case."""
     case = session.get(CaseRow, case_id)
     if case is None:
@@ -48,9 +49,7 @@ def case_view(session: Session, case_id: int) -> CaseView:
     sent = [s for s in case.submissions if s.microsoft_id]
     current = sent[-1] if sent else None
     verdict = latest_verdict(session, case.id)
-    pending = [
-        s for s in case.submissions if s.state == SubmissionState.QUEUED.value and s.not_before > utcnow()
-    ]
+    pending = [s for s in case.submissions if s.state == SubmissionState.QUEUED.value and s.not_before > now]
     actions = tuple(
         CaseAction(action=a.action, actor=a.actor, at=a.at, detail=a.detail)
         for a in session.scalars(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.domain import CaseStatus, CaseView, SubmissionSource, SubmissionState
 from bot.store.case_views import case_view
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import CaseActionRow, CaseContentRow, CaseRow, ReporterRow, SubmissionRow
 from bot.store.records import FollowedSubmission, NewReport, OpenedCase
 from bot.store.repository import Repository, add_verdict, changed
@@ -23,7 +23,7 @@ class Cases(Repository):
     @survives_reconnect
     def open_case(self, report: NewReport) -> OpenedCase:
         """One case per reported message: a new case with its queued submission, or the reporter joins."""
-        now = utcnow()
+        now = self._now()
         try:
             with self._session() as session:
                 case = _new_case(session, report, CaseStatus.SUBMITTING, now)
@@ -84,7 +84,7 @@ class Cases(Repository):
         raise RuntimeError("a user report kept conflicting with concurrent writes")
 
     def _take_user_report(self, report: NewReport, followed: FollowedSubmission) -> OpenedCase | None:
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             known = session.scalar(
                 select(SubmissionRow.id).where(SubmissionRow.microsoft_id == followed.microsoft_id[:64])
@@ -146,12 +146,12 @@ class Cases(Repository):
     @survives_reconnect
     def case_view(self, case_id: int) -> CaseView:
         with self._session() as session:
-            return case_view(session, case_id)
+            return case_view(session, case_id, self._now())
 
     @survives_reconnect
     def dismiss(self, case_id: int, actor: str) -> bool:
         """Mark the case not-phishing; False if it was already dismissed. Open checks stop; reporters are told."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             dismissed = changed(
                 session,
@@ -190,7 +190,7 @@ class Cases(Repository):
                 update(CaseRow)
                 .where(CaseRow.id == case_id)
                 .where(CaseRow.network_message_id.is_(None))
-                .values(network_message_id=network_message_id[:64], card_dirty=True, updated_at=utcnow()),
+                .values(network_message_id=network_message_id[:64], card_dirty=True, updated_at=self._now()),
             )
 
 

@@ -48,8 +48,10 @@ class Database:
     """One database: what every repository shares. Readiness, metrics and the schema steps an operator runs are
     answered at once, database or not: none of its own methods waits out a reconnect."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, now: Callable[[], datetime] = utcnow) -> None:
         self.database_url = database_url
+        # The time every repository stamps and compares due work with: the services' clock (a test's moves).
+        self.now = now
         self.engine = _make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # This process among the workers: every claim it makes carries this id (see WorkerRow).
@@ -74,6 +76,7 @@ class Database:
             return MigrationContext.configure(connection).get_current_revision()
 
     @staticmethod
+    @functools.cache  # the migrations this code ships with do not change while it runs; reading them is costly
     def head_revision() -> str | None:
         from alembic.script import ScriptDirectory
 

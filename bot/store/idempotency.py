@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import SeenEventRow
 from bot.store.repository import Repository
 
@@ -18,7 +18,7 @@ class Idempotency(Repository):
         """True exactly once per key (a Slack event id, a click id), across threads and processes."""
         try:
             with self._session() as session:
-                session.add(SeenEventRow(key=key[:255], seen_at=utcnow()))
+                session.add(SeenEventRow(key=key[:255], seen_at=self._now()))
             return True
         except IntegrityError:
             return False

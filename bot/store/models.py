@@ -369,9 +369,8 @@ class AppHomeRow(Base):
 
     user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # When the shown data was read (the store's time, as a case's updated_at): a case changed after this makes
-    # the home stale.
+    # When the shown data was read (not when Slack took it): a case updated after this makes the home stale.
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    # Not published again before this (the service's clock): a busy case does not flood views.publish.
+    # Not published again before this: a busy case does not flood views.publish.
     refresh_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     responder: Mapped[bool] = mapped_column(Boolean, default=False)  # shows every open case

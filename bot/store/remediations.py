@@ -13,7 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import RemediationState
 from bot.store.audit import AuditNote, audit_row
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import RemediationItemRow, RemediationRow
 from bot.store.records import ItemState, ItemUpdate, ItemWork, RemediationWork
 from bot.store.repository import REMEDIATION_LEASE, Repository, changed, row_of, touch_case
@@ -36,7 +36,7 @@ class RemediationRecords(Repository):
     ) -> int | None:
         """Take the case's one remediation slot; None when another remediation of the case holds it (the unique
         `active_case_id` decides, so two clicks, threads or replicas can never both start one)."""
-        now = utcnow()
+        now = self._now()
         try:
             with self._session() as session:
                 row = RemediationRow(
@@ -70,7 +70,7 @@ class RemediationRecords(Repository):
     def add_remediation_items(self, remediation_id: int, copies: Sequence[Any]) -> int:
         """Record the copies found (objects with network_message_id, recipient, internet_message_id, location)
         and move the remediation on to running, for whichever worker claims it next."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = row_of(session, RemediationRow, remediation_id)
             if copies:
@@ -108,14 +108,14 @@ class RemediationRecords(Repository):
 
     @survives_reconnect
     def due_remediations(self, now: datetime | None = None, limit: int = 20) -> list[int]:
-        now = now or utcnow()
+        now = now or self._now()
         return self._due_ids(RemediationRow.id, self._remediation_runnable(now), RemediationRow.id, limit)
 
     @survives_reconnect
     def claim_remediation(self, remediation_id: int, now: datetime | None = None) -> RemediationWork | None:
         """Claim a remediation for one worker (a lease, extended as it records progress): a running one, or one
         whose worker died while looking for its copies (its state says FINDING: look again)."""
-        now = now or utcnow()
+        now = now or self._now()
         with self._session() as session:
             claimed = changed(
                 session,
@@ -162,7 +162,7 @@ class RemediationRecords(Repository):
     @survives_reconnect
     def record_remediation_items(self, remediation_id: int, updates: Sequence[ItemUpdate]) -> None:
         """Store what happened to some copies; the counts on the card follow, and the lease is extended."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             for item in updates:
                 values: dict[str, Any] = {"state": item.state, "detail": item.detail[:500]}
@@ -198,7 +198,7 @@ class RemediationRecords(Repository):
         with self._session() as session:
             row = row_of(session, RemediationRow, remediation_id)
             row.action_center_urls = [*(row.action_center_urls or []), url[:2000]]
-            row.updated_at = utcnow()
+            row.updated_at = self._now()
             touch_case(session, row.case_id, row.updated_at)
 
     @survives_reconnect
@@ -207,7 +207,7 @@ class RemediationRecords(Repository):
             row = row_of(session, RemediationRow, remediation_id)
             row.method = method
             row.error = reason[:1000]
-            row.updated_at = utcnow()
+            row.updated_at = self._now()
             touch_case(session, row.case_id, row.updated_at)
 
     @survives_reconnect
@@ -222,7 +222,7 @@ class RemediationRecords(Repository):
             row.claimed_by = None
             row.next_check_at = next_check_at
             row.give_up_at = give_up_at
-            row.updated_at = utcnow()
+            row.updated_at = self._now()
             touch_case(session, row.case_id, row.updated_at)
 
     @survives_reconnect
@@ -234,7 +234,7 @@ class RemediationRecords(Repository):
             row.claimed_by = None  # not before retry_at, whoever is alive then
             if error is not None:
                 row.error = error[:1000]
-            row.updated_at = utcnow()
+            row.updated_at = self._now()
             touch_case(session, row.case_id, row.updated_at)
 
     @survives_reconnect
@@ -248,7 +248,7 @@ class RemediationRecords(Repository):
     ) -> bool:
         """End it (done, partial or failed) and free the case's slot, with its audit entry in the same
         transaction. False if it had already ended."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = row_of(session, RemediationRow, remediation_id)
             if row.active_case_id is None:
@@ -270,7 +270,7 @@ class RemediationRecords(Repository):
     @survives_reconnect
     def claim_due_verifications(self, now: datetime | None = None, limit: int = 50) -> list[RemediationWork]:
         return self._lease_due(
-            RemediationRow, RemediationState.VERIFYING.value, now or utcnow(), limit, _remediation_work
+            RemediationRow, RemediationState.VERIFYING.value, now or self._now(), limit, _remediation_work
         )
 
     @survives_reconnect

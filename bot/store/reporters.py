@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import CaseStatus
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import CaseRow, ReporterRow
 from bot.store.records import CaseSummary, ReporterToTell
 from bot.store.repository import Repository, changed, latest_verdict
@@ -25,7 +25,7 @@ class Reporters(Repository):
     def reporters_to_tell(self, case_id: int) -> list[ReporterToTell]:
         with self._session() as session:
             rows = session.scalars(
-                select(ReporterRow).where(ReporterRow.case_id == case_id).where(self._untold(utcnow()))
+                select(ReporterRow).where(ReporterRow.case_id == case_id).where(self._untold(self._now()))
             )
             return [ReporterToTell(r.id, r.user_id, r.channel_id) for r in rows]
 
@@ -38,8 +38,8 @@ class Reporters(Repository):
                     session,
                     update(ReporterRow)
                     .where(ReporterRow.id == reporter_row_id)
-                    .where(self._untold(utcnow()))
-                    .values(outcome_sent_at=utcnow(), outcome_claimed_by=None),
+                    .where(self._untold(self._now()))
+                    .values(outcome_sent_at=self._now(), outcome_claimed_by=None),
                 )
                 == 1
             )
@@ -49,7 +49,7 @@ class Reporters(Repository):
         """True for the one worker that may send this reporter the outcome message now; it says
         `outcome_message_sent` once Slack took it, or `release_reporter_outcome` if Slack refused. Should the worker
         die in between, the reporter is untold again."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             return (
                 changed(
@@ -93,7 +93,7 @@ class Reporters(Repository):
                     select(ReporterRow.case_id)
                     .join(CaseRow, CaseRow.id == ReporterRow.case_id)
                     .where(CaseRow.status.in_(finished))
-                    .where(self._untold(utcnow()))
+                    .where(self._untold(self._now()))
                     .distinct()
                     .limit(limit)
                 )

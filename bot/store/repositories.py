@@ -3,14 +3,16 @@ service as the few repositories it uses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.store.app_homes import AppHomes
 from bot.store.audit import AuditLog
 from bot.store.block_requests import BlockRequests
 from bot.store.card_posts import CardPosts
 from bot.store.cases import Cases
-from bot.store.database import Database
+from bot.store.database import Database, utcnow
 from bot.store.digests import Digests
 from bot.store.idempotency import Idempotency
 from bot.store.remediations import RemediationRecords
@@ -55,6 +57,7 @@ class Repositories:
         )
 
 
-def open_store(database_url: str) -> Repositories:
-    """Connect lazily (no I/O until the first call) and build every repository over that one database."""
-    return Repositories.over(Database(database_url))
+def open_store(database_url: str, *, now: Callable[[], datetime] = utcnow) -> Repositories:
+    """Connect lazily (no I/O until the first call) and build every repository over that one database. `now` is
+    the time they stamp and compare due work with (the services' clock)."""
+    return Repositories.over(Database(database_url, now=now))

@@ -57,6 +57,9 @@ class Repository:
     def _session(self) -> AbstractContextManager[Session]:
         return self._database.session()
 
+    def _now(self) -> datetime:
+        return self._database.now()
+
     def _orphaned(self, claimed_by: InstrumentedAttribute[str | None], now: datetime) -> ColumnElement[bool]:
         """Claimed by another worker that is gone (no recent heartbeat): the claim no longer protects anything."""
         live = select(WorkerRow.id).where(WorkerRow.seen_at > now - WORKER_TIMEOUT)

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import CaseKind, CaseStatus, RemediationState, SubmissionState, Verdict
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import (
     BlockRequestRow,
     CaseActionRow,
@@ -34,13 +34,13 @@ class Submissions(Repository):
 
     @survives_reconnect
     def due_to_send(self, now: datetime | None = None, limit: int = 100) -> list[int]:
-        now = now or utcnow()
+        now = now or self._now()
         return self._due_ids(SubmissionRow.id, self._sendable(now), SubmissionRow.not_before, limit)
 
     @survives_reconnect
     def claim_send(self, submission_id: int, now: datetime | None = None) -> SendWork | None:
         """Claim one submission for sending; None when another worker has it or it is not due."""
-        now = now or utcnow()
+        now = now or self._now()
         with self._session() as session:
             resumed = (
                 session.scalar(select(SubmissionRow.state).where(SubmissionRow.id == submission_id))
@@ -97,7 +97,7 @@ class Submissions(Repository):
     def record_sent(
         self, submission_id: int, microsoft_id: str, first_check_at: datetime, verdict: Verdict | None
     ) -> None:
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             submission = row_of(session, SubmissionRow, submission_id)
             submission.state = SubmissionState.CHECKING.value
@@ -131,7 +131,7 @@ class Submissions(Repository):
     @survives_reconnect
     def record_send_failure(self, submission_id: int, error: str, retry_at: datetime | None) -> None:
         """A failed send: queued again for `retry_at`, or failed for good (the case shows the error)."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             submission = row_of(session, SubmissionRow, submission_id)
             submission.last_error = error
@@ -155,7 +155,7 @@ class Submissions(Repository):
         return self._lease_due(
             SubmissionRow,
             SubmissionState.CHECKING.value,
-            now or utcnow(),
+            now or self._now(),
             limit,
             lambda row: CheckWork(
                 submission_id=row.id,
@@ -178,7 +178,7 @@ class Submissions(Repository):
         error: str | None = None,
     ) -> bool:
         """Store one check's outcome. Returns True when this check ended the submission (final or gave up)."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             submission = row_of(session, SubmissionRow, submission_id)
             if submission.state != SubmissionState.CHECKING.value:
@@ -222,7 +222,7 @@ class Submissions(Repository):
                 update(SubmissionRow)
                 .where(SubmissionRow.id.in_(submission_ids))
                 .where(SubmissionRow.state == SubmissionState.CHECKING.value)
-                .values(next_check_at=utcnow()),
+                .values(next_check_at=self._now()),
             )
 
     @survives_reconnect
@@ -230,7 +230,7 @@ class Submissions(Repository):
         """A new scheduler leader's first act: checks claimed by a leader that died would wait out their lease;
         make every check due within one lease due now (verdicts, purge verifications, blocks). Some were merely
         scheduled soon: read a little early."""
-        now = now or utcnow()
+        now = now or self._now()
         released = 0
         with self._session() as session:
             for table, checking in (
@@ -283,7 +283,7 @@ class Submissions(Repository):
         self, case_id: int, actor: str, not_before: datetime, now: datetime | None = None
     ) -> int | None:
         """Queue a new submission of the case; None if one is already queued or the case is dismissed."""
-        now = now or utcnow()
+        now = now or self._now()
         with self._session() as session:
             case = session.get(CaseRow, case_id, with_for_update=True)
             if case is None or case.status == CaseStatus.DISMISSED.value:
@@ -343,7 +343,7 @@ class Submissions(Repository):
     @survives_reconnect
     def mark_resubmission_sent(self, case_id: int, *, scheduled_by: str) -> None:
         """Record on the card that a scheduled resubmission has now gone to Microsoft."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             session.add(
                 CaseActionRow(

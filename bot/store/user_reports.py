@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.domain import SubmissionSource
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import CaseActionRow, ReviewRow, SubmissionRow, UserReportPollRow
 from bot.store.records import PollState, PollWork, ReviewWork
 from bot.store.repository import CLAIM_LEASE, Repository, changed, touch_case
@@ -74,7 +74,7 @@ class UserReports(Repository):
     ) -> bool:
         """The claimed listing was done: move the watermark forward (never back) and let it go. `again_at`: the
         next listing is due sooner (this one stopped at its bound). True when Microsoft had been refusing."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = session.get(UserReportPollRow, name)
             if row is None or row.claimed_by != self.worker_id:
@@ -97,7 +97,7 @@ class UserReports(Repository):
         """The claimed listing failed; the watermark stays where it was, the next listing is due at `retry_at`.
         `denied`: Microsoft refused it (403), the feature is off until a listing succeeds. True when this is the
         first refusal (the moment to say so, once)."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             row = session.get(UserReportPollRow, name)
             if row is None or row.claimed_by != self.worker_id:
@@ -151,7 +151,7 @@ class UserReports(Repository):
     def claim_reviews(self, case_id: int, category: str, actor: str) -> list[ReviewWork]:
         """Claim a review of every user-reported submission of the case that has none yet (or whose review
         failed, or was left by a worker that died): each is sent by the one worker that claimed it."""
-        now = utcnow()
+        now = self._now()
         claimed: list[ReviewWork] = []
         with self._session() as session:
             submissions = list(
@@ -216,7 +216,7 @@ class UserReports(Repository):
     ) -> None:
         """Record each claimed review's outcome (`outcomes`: review id -> None when Microsoft took it, else the
         error), and on the case's history the reviews that went through."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             for review_id, error in outcomes.items():
                 changed(

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, update
 
-from bot.store.database import survives_reconnect, utcnow
+from bot.store.database import survives_reconnect
 from bot.store.models import WorkerRow
 from bot.store.repository import Repository, changed
 
@@ -17,7 +17,7 @@ class Workers(Repository):
     @survives_reconnect
     def heartbeat(self) -> None:
         """This worker is alive: its claims stay its own for another WORKER_TIMEOUT."""
-        now = utcnow()
+        now = self._now()
         with self._session() as session:
             seen = changed(
                 session, update(WorkerRow).where(WorkerRow.id == self.worker_id).values(seen_at=now)

@@ -29,18 +29,24 @@ def block_submissions(graph):
 
 
 @pytest.fixture
-def bot(slack, graph, tls, database_url):
+def bot(slack, graph, tls, database_url, clock):
     # Microsoft's 15 minutes between two submissions of one message, shortened so the test watches a
     # throttled block go out; the three-per-24-hours rule keeps its real length.
-    running = RunningBot(slack, graph, tls, database_url, PHISHBOT_SAME_ITEM_GAP_SECONDS="1")
+    running = RunningBot(slack, graph, tls, database_url, clock=clock, PHISHBOT_SAME_ITEM_GAP_SECONDS="1")
     yield running
     running.stop()
 
 
 @pytest.fixture
-def auto_bot(slack, graph, tls, database_url):
+def auto_bot(slack, graph, tls, database_url, clock):
     running = RunningBot(
-        slack, graph, tls, database_url, PHISHBOT_SAME_ITEM_GAP_SECONDS="1", PHISHBOT_AUTO_BLOCK="phishing"
+        slack,
+        graph,
+        tls,
+        database_url,
+        clock=clock,
+        PHISHBOT_SAME_ITEM_GAP_SECONDS="1",
+        PHISHBOT_AUTO_BLOCK="phishing",
     )
     yield running
     running.stop()

@@ -41,9 +41,9 @@ def test_a_certificate_credential_signs_in_and_the_report_completes(slack, tls, 
     assert graph.validation_errors == []
 
 
-def test_no_secret_reaches_a_log_line(slack, graph, tls, database_url, caplog):
+def test_no_secret_reaches_a_log_line(slack, graph, tls, database_url, clock, caplog):
     caplog.set_level(logging.DEBUG)
-    bot = RunningBot(slack, graph, tls, database_url)
+    bot = RunningBot(slack, graph, tls, database_url, clock=clock)
     try:
         graph.fail_next("POST /beta/security/threatSubmission/emailThreats", status=503)
         slack.upload_file(ALICE, INTAKE, "a.eml", SAMPLE)

@@ -147,8 +147,8 @@ def assert_at_most_four_per_mailbox_per_batch(graph):
 
 
 @pytest.fixture
-def mailbox_bot(slack, graph, tls, database_url):
-    running = RunningBot(slack, graph, tls, database_url, PHISHBOT_PURGE_METHOD="mailbox")
+def mailbox_bot(slack, graph, tls, database_url, clock):
+    running = RunningBot(slack, graph, tls, database_url, clock=clock, PHISHBOT_PURGE_METHOD="mailbox")
     yield running
     running.stop()
 

@@ -63,9 +63,9 @@ def opened_modal(slack, user_id, callback_id):
 
 
 @pytest.fixture
-def quiet_bot(slack, graph, tls, database_url):
+def quiet_bot(slack, graph, tls, database_url, clock):
     """The bot whose scheduler leaves every round after the first to the test: each Graph call is the test's."""
-    running = RunningBot(slack, graph, tls, database_url, PHISHBOT_SWEEP_SECONDS="3600")
+    running = RunningBot(slack, graph, tls, database_url, clock=clock, PHISHBOT_SWEEP_SECONDS="3600")
     yield running
     running.stop()
 
@@ -75,6 +75,7 @@ def test_a_report_button_report_is_one_card_within_one_poll_with_the_reporter_an
 ):
     bot = quiet_bot
     bot.sweep()  # the first listing: nothing reported yet
+    graph.verdict_after = 2 * POLL  # Microsoft is still analysing Alice's report when it is listed
     submission_id = report_button.press(EMAILS[ALICE], SAMPLE)
     bot.sweep(after=POLL)
 
@@ -313,12 +314,12 @@ def test_the_graph_calls_one_poll_makes_for_0_1_and_250_new_user_reports(
 
 
 def test_two_replicas_polling_at_once_make_one_case_and_one_card_per_report(
-    slack, graph, tls, postgres_url, report_button
+    slack, graph, tls, postgres_url, report_button, clock
 ):
     import threading
 
-    first = RunningBot(slack, graph, tls, postgres_url, PHISHBOT_SWEEP_SECONDS="3600")
-    second = RunningBot(slack, graph, tls, postgres_url, PHISHBOT_SWEEP_SECONDS="3600")
+    first = RunningBot(slack, graph, tls, postgres_url, clock=clock, PHISHBOT_SWEEP_SECONDS="3600")
+    second = RunningBot(slack, graph, tls, postgres_url, clock=clock, PHISHBOT_SWEEP_SECONDS="3600")
     try:
         first.sweep()
         for n in range(20):
@@ -364,8 +365,8 @@ def test_a_shutdown_in_the_middle_of_a_listing_misses_none_and_repeats_none(
     assert bot.store.user_reports.poll_state("email").taken == 5 - taken
 
 
-def test_with_user_reports_off_nothing_is_listed(slack, graph, tls, database_url, report_button):
-    bot = RunningBot(slack, graph, tls, database_url, PHISHBOT_USER_REPORTS="off")
+def test_with_user_reports_off_nothing_is_listed(slack, graph, tls, database_url, report_button, clock):
+    bot = RunningBot(slack, graph, tls, database_url, clock=clock, PHISHBOT_USER_REPORTS="off")
     try:
         report_button.press(EMAILS[ALICE], SAMPLE)
         bot.sweep(after=POLL)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.domain import (
@@ -47,11 +47,10 @@ BLOCK_NOTE_MAX = 500
 
 
 def block_modal(
-    view: CaseView, *, sends_in_24h: int, goes_at: datetime | None, now: datetime | None = None
+    view: CaseView, *, sends_in_24h: int, goes_at: datetime | None, now: datetime
 ) -> dict[str, Any]:
     """What a Block would put on the Tenant Allow/Block List, an expiry and a note. `goes_at`: when Microsoft's
     throttle lets the submission go, if later than now."""
-    now = now or datetime.now(UTC)
     original = view.message.original if view.message else None
     lines = []
     sender = original.sender_address if original else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.domain import CaseKind, CaseStatus, CaseView, ReportedMessage, Verdict
 from bot.microsoft import vocabulary as words
@@ -70,9 +70,8 @@ def _progress(view: CaseView, now: datetime) -> str:
     return f"first check {when}"
 
 
-def case_card(view: CaseView, *, now: datetime | None = None) -> tuple[str, BlockKit]:
+def case_card(view: CaseView, *, now: datetime) -> tuple[str, BlockKit]:
     """The case card for the SOC channel: (fallback text, blocks). `now` only feeds "next check in ~N min"."""
-    now = now or datetime.now(UTC)
     emoji, headline = words.verdict_headline(view.verdict, view.status)
     blocks: BlockKit = [
         *_title(view, now, emoji, headline),

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import migrate_first
 
 from bot.cli import main
 from bot.store import open_store
@@ -16,8 +17,8 @@ from bot.store.models import AuditRow
 
 @pytest.fixture
 def audited(database_url, monkeypatch, tmp_path):
+    migrate_first(database_url)
     store = open_store(database_url)
-    store.database.migrate()
     store.audit.record(
         "U0SAMSOC1",
         "report.purge",

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import ALICE, BOB, RESPONDER, bot_environment, migrate_first
-from processes import run_cli
+from processes import run_main
 from slack_sdk.errors import SlackApiError
 
 from bot.cases.chart import Series, read_png, stacked_bars_png
@@ -64,7 +64,6 @@ def week(database_url):
     """A week of work: four cases (two threats, one clean, one waiting), five reports, two purges, a click."""
     migrate_first(database_url)
     store = open_store(database_url)
-    store.database.migrate()
     a = store.cases.open_case(report("https://a.example/", ALICE))
     b = store.cases.open_case(report("https://b.example/", BOB))
     store.cases.open_case(report("https://b.example/", ALICE))  # Alice joins Bob's case
@@ -91,7 +90,7 @@ def test_digest_now_posts_the_numbers_and_a_chart_of_reports_per_day(slack, grap
     environment = bot_environment(
         slack, graph, tls, week.database.database_url, PHISHBOT_DIGEST_CHANNEL=DIGEST
     )
-    result = run_cli(["digest", "--now"], environment, tmp_path)
+    result = run_main(["digest", "--now"], environment, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"digest posted to {DIGEST}" in result.stdout
 
@@ -115,7 +114,7 @@ def test_digest_now_posts_the_numbers_and_a_chart_of_reports_per_day(slack, grap
 
 def test_digest_without_now_shows_it_and_posts_nothing(slack, graph, tls, week, tmp_path):
     environment = bot_environment(slack, graph, tls, week.database.database_url)
-    result = run_cli(["digest"], environment, tmp_path)
+    result = run_main(["digest"], environment, tmp_path)
     assert result.returncode == 0, result.stderr
     assert "*Reports received:* 5" in result.stdout and "not posted" in result.stdout
     assert not slack.calls_to("files.completeUploadExternal")

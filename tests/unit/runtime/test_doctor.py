@@ -8,11 +8,10 @@ from pathlib import Path
 
 import yaml
 from conftest import INTAKE, SOC, bot_environment, migrate_first
-from processes import run_cli
+from processes import run_main
 
 from bot.runtime.doctor import SCOPES
 from bot.sandbox.graph_emulator import ALL_ROLES
-from bot.store import open_store
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -33,9 +32,6 @@ def secrets_of(slack, graph) -> list[str]:
 
 def migrated(database_url: str) -> str:
     migrate_first(database_url)
-    store = open_store(database_url)
-    store.database.migrate()
-    store.database.close()
     return database_url
 
 
@@ -46,7 +42,7 @@ def test_the_doctor_knows_every_scope_the_manifest_asks_for():
 
 def test_with_everything_right_the_doctor_exits_0(slack, graph, tls, database_url, tmp_path):
     environment = bot_environment(slack, graph, tls, migrated(database_url))
-    result = run_cli(["doctor"], environment, tmp_path)
+    result = run_main(["doctor"], environment, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     checks = [line for line in result.stdout.splitlines() if line[:1] in ("✓", "✗", "!")]
     assert checks and all(line.startswith("✓") for line in checks), result.stdout
@@ -81,7 +77,7 @@ def test_each_problem_gets_a_cross_and_its_fix_and_the_exit_code_is_1(
     environment = bot_environment(
         slack, graph, tls, database_url, PHISHBOT_INTAKE_CHANNELS=f"{INTAKE},C0NOBOT001"
     )
-    result = run_cli(["doctor"], environment, tmp_path)
+    result = run_main(["doctor"], environment, tmp_path)
     output = result.stdout
     assert result.returncode == 1, output + result.stderr
 
@@ -120,7 +116,7 @@ def test_a_wrong_slack_token_and_a_wrong_microsoft_secret_are_named(
         SLACK_BOT_TOKEN="xoxb-not-the-right-one",
         MS_CLIENT_SECRET="not-the-right-secret",
     )
-    result = run_cli(["doctor"], environment, tmp_path)
+    result = run_main(["doctor"], environment, tmp_path)
     assert result.returncode == 1
     token = lines_of(result.stdout, "✗ Slack token")
     assert "invalid_auth" in token and "SLACK_BOT_TOKEN" in token
@@ -135,7 +131,7 @@ def test_the_doctor_says_whether_report_button_reports_can_be_followed_and_go_to
 ):
     report_button.to_microsoft = False
     environment = bot_environment(slack, graph, tls, migrated(database_url))
-    result = run_cli(["doctor"], environment, tmp_path)
+    result = run_main(["doctor"], environment, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr  # off features do not fail the doctor
     assert "listed every 60 s" in lines_of(result.stdout, "✓ Feature: user reports")
     settings = lines_of(result.stdout, "! User-reported settings")
@@ -143,9 +139,9 @@ def test_the_doctor_says_whether_report_button_reports_can_be_followed_and_go_to
 
     # Without a ThreatSubmission permission, Microsoft refuses the listing (403): said, with the fix.
     graph.granted_roles = tuple(r for r in ALL_ROLES if not r.startswith("ThreatSubmission"))
-    refused = run_cli(["doctor"], environment, tmp_path)
+    refused = run_main(["doctor"], environment, tmp_path)
     line = lines_of(refused.stdout, "! Feature: user reports")
     assert "refused the list of user-reported submissions" in line and "ThreatSubmission.Read.All" in line
 
-    off = run_cli(["doctor"], {**environment, "PHISHBOT_USER_REPORTS": "off"}, tmp_path)
+    off = run_main(["doctor"], {**environment, "PHISHBOT_USER_REPORTS": "off"}, tmp_path)
     assert "PHISHBOT_USER_REPORTS=off" in lines_of(off.stdout, "! Feature: user reports")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
+from conftest import migrate_first
 
 from bot.domain import CaseKind, Category, RemediationState
 from bot.store import ItemState, ItemUpdate, NewReport, Repositories, open_store
@@ -16,8 +17,8 @@ from bot.store import ItemState, ItemUpdate, NewReport, Repositories, open_store
 
 @pytest.fixture
 def store(database_url):
+    migrate_first(database_url)
     store = open_store(database_url)
-    store.database.migrate()
     yield store
     store.database.close()
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import migrate_first
 from sqlalchemy import update
 
 from bot.domain import CaseKind, CaseStatus, Category, SubmissionState, Verdict
@@ -22,6 +23,15 @@ from bot.store.models import AuditRow, Base, WorkerRow
 
 @pytest.fixture
 def store(database_url):
+    migrate_first(database_url)
+    store = open_store(database_url)
+    yield store
+    store.database.close()
+
+
+@pytest.fixture
+def migrated_store(database_url):
+    """The migrations themselves run (the other tests start from a copy of a migrated database)."""
     store = open_store(database_url)
     store.database.migrate()
     yield store
@@ -43,14 +53,16 @@ def url_report(url="https://evil.example/login", reporter="U0AAA0001", **changes
     return dataclasses.replace(report, **changes)
 
 
-def test_migrations_build_exactly_the_models(store):
+def test_migrations_build_exactly_the_models(migrated_store):
+    store = migrated_store
     assert store.database.schema_revision() == Database.head_revision()
     with store.database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
 
 
-def test_migrate_twice_is_harmless(store):
+def test_migrate_twice_is_harmless(migrated_store):
+    store = migrated_store
     store.database.migrate()
     assert store.database.schema_revision() == Database.head_revision()
 
