@@ -1,4 +1,4 @@
-"""The `phishbot` command: run, migrate, doctor, digest, demo, parse, audit."""
+"""The `phishbot` command: run, migrate, doctor, digest, demo, parse, audit, setup."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from importlib import metadata
 
 from bot.config import ConfigError, load_settings
 from bot.runtime.logs import configure_logging
+from bot.runtime.setup_commands import add_setup_commands
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +45,16 @@ def main(argv: list[str] | None = None) -> int:
         "--since", help="only entries from this date (2026-11-01) or time (2026-11-01T08:00, UTC)"
     )
     audit.add_argument("--format", choices=("csv", "json"), default="csv", help="output format (default csv)")
+    setup = sub.add_parser(
+        "setup", help="register the Slack app and the Entra app: `setup slack`, `setup microsoft`"
+    )
+    add_setup_commands(setup)
     args = parser.parse_args(argv)
+
+    if args.command == "setup":
+        from bot.runtime.setup_commands import run_setup
+
+        return run_setup(args)
 
     if args.command == "parse":
         from bot.email.analysis import run_parse

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,15 +31,40 @@ def _comma_list(value: object) -> list[str]:
     return [part.strip() for part in str(value).split(",") if part.strip()]
 
 
-class Settings(BaseSettings):
+class Endpoints(BaseSettings):
+    """Where Slack and Microsoft are and how to reach them: the part of the configuration that `phishbot setup`
+    needs before the apps (and so the tokens, ids and channels `Settings` requires) exist."""
+
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
     )
 
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    ms_authority_host: str = Field(default="https://login.microsoftonline.com", alias="MS_AUTHORITY_HOST")
+    graph_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_URL")
+    ssl_cert_file: Path | None = Field(default=None, alias="SSL_CERT_FILE")
+    https_proxy: str | None = Field(default=None, alias="HTTPS_PROXY")
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError("must be an http(s) URL")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("ms_authority_host", "graph_url")
+    @classmethod
+    def _https_host(cls, value: str) -> str:
+        # MSAL refuses non-https authorities; Graph carries tokens: both must be https.
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// URL")
+        return value.rstrip("/")
+
+
+class Settings(Endpoints):
     slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
     slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
     slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
-    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
     mode: Literal["socket", "http"] = Field(default="socket", alias="PHISHBOT_MODE")
     port: int = Field(default=3000, ge=0, le=65535, alias="PORT")
     soc_channel: str | None = Field(default=None, alias="PHISHBOT_SOC_CHANNEL")
@@ -52,8 +77,6 @@ class Settings(BaseSettings):
     ms_client_id: str | None = Field(default=None, alias="MS_CLIENT_ID")
     ms_client_secret: SecretStr | None = Field(default=None, alias="MS_CLIENT_SECRET")
     ms_client_certificate: Path | None = Field(default=None, alias="MS_CLIENT_CERTIFICATE")
-    ms_authority_host: str = Field(default="https://login.microsoftonline.com", alias="MS_AUTHORITY_HOST")
-    graph_url: str = Field(default="https://graph.microsoft.com", alias="GRAPH_URL")
 
     database_url: str = Field(default="sqlite:///phishbot.db", alias="DATABASE_URL")
     poll_schedule: Annotated[tuple[int, ...], NoDecode] = Field(
@@ -68,17 +91,19 @@ class Settings(BaseSettings):
     # Messages employees report with Outlook's (or Teams') Report button: listed from Microsoft every poll.
     user_reports: Literal["on", "off"] = Field(default="on", alias="PHISHBOT_USER_REPORTS")
     user_reports_poll: int = Field(default=60, gt=0, le=86400, alias="PHISHBOT_USER_REPORTS_POLL")
+    # Socket Mode connections each process keeps open (Slack delivers to any live one; at most 10 per app).
+    socket_connections: int = Field(default=2, ge=1, le=10, alias="PHISHBOT_SOCKET_CONNECTIONS")
     # The weekly digest: off until a channel is named; the cron expression is read in the digest's time zone.
     digest_channel: str | None = Field(default=None, alias="PHISHBOT_DIGEST_CHANNEL")
     digest_cron: str = Field(default="0 9 * * mon", alias="PHISHBOT_DIGEST_CRON")
     digest_timezone: str = Field(default="UTC", alias="PHISHBOT_DIGEST_TIMEZONE")
 
-    ssl_cert_file: Path | None = Field(default=None, alias="SSL_CERT_FILE")
-    https_proxy: str | None = Field(default=None, alias="HTTPS_PROXY")
-
     # Not part of the environment contract: how often the scheduler looks for due work. The demo and the
     # tests shorten it; production keeps the default, which is far below the shortest poll gap.
     sweep_seconds: float = Field(default=5.0, gt=0, alias="PHISHBOT_SWEEP_SECONDS")
+    # Not part of the environment contract either: a Socket Mode ping this often, and a pong missing this long
+    # closes a silent connection (so it is replaced within twice this). Only the tests shorten it.
+    socket_ping_seconds: float = Field(default=5.0, gt=0, le=60, alias="PHISHBOT_SOCKET_PING_SECONDS")
     # Not part of the environment contract either: Microsoft accepts the same message once per 15 minutes. Only
     # the tests shorten it, to watch a throttled block go out without waiting a quarter of an hour.
     same_item_gap_seconds: float = Field(default=900.0, ge=0, alias="PHISHBOT_SAME_ITEM_GAP_SECONDS")
@@ -166,21 +191,6 @@ class Settings(BaseSettings):
             ) from None
         return value
 
-    @field_validator("slack_api_url")
-    @classmethod
-    def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https?://", value):
-            raise ValueError("must be an http(s) URL")
-        return value if value.endswith("/") else value + "/"
-
-    @field_validator("ms_authority_host", "graph_url")
-    @classmethod
-    def _https_host(cls, value: str) -> str:
-        # MSAL refuses non-https authorities; Graph carries tokens: both must be https.
-        if not value.startswith("https://"):
-            raise ValueError("must be an https:// URL")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _required(self) -> Settings:
         def need(name: str, present: bool, why: str = "") -> None:
@@ -219,10 +229,23 @@ class Settings(BaseSettings):
         return self.ms_client_certificate.read_bytes()
 
 
+_Loaded = TypeVar("_Loaded", bound=Endpoints)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read the environment (and ./.env); raise ConfigError with one line naming the variable."""
+    return _load(Settings, overrides)
+
+
+def load_endpoints(**overrides: Any) -> Endpoints:
+    """Only where Slack and Microsoft are (SLACK_API_URL, MS_AUTHORITY_HOST, GRAPH_URL, SSL_CERT_FILE,
+    HTTPS_PROXY): what `phishbot setup` reads, before the rest of the configuration exists."""
+    return _load(Endpoints, overrides)
+
+
+def _load(kind: type[_Loaded], overrides: dict[str, Any]) -> _Loaded:
     try:
-        return Settings(**overrides)
+        return kind(**overrides)
     except ConfigError:
         raise
     except ValidationError as exc:

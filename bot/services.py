@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.handler import RetryHandler
 
 from bot.cases.app_home import AppHome
 from bot.cases.block_list import BlockList
@@ -30,7 +31,7 @@ from bot.cases.reviews import Reviews
 from bot.cases.submissions import FollowUp
 from bot.cases.sweep import Sweep, periodic_steps
 from bot.cases.user_reports import UserReportFollower
-from bot.config import Settings
+from bot.config import Endpoints, Settings
 from bot.microsoft import GraphClient, ReporterMailboxes
 from bot.runtime.clock import Clock, SystemClock
 from bot.runtime.handover import HandoverPool
@@ -76,7 +77,7 @@ class Services:
         self.database.close()
 
 
-def tls_context(settings: Settings) -> ssl.SSLContext:
+def tls_context(settings: Endpoints) -> ssl.SSLContext:
     """One trust setting for every outbound HTTPS call: SSL_CERT_FILE when set, else the system's."""
     if settings.ssl_cert_file is not None:
         return ssl.create_default_context(cafile=str(settings.ssl_cert_file))
@@ -87,16 +88,29 @@ def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClien
     assert settings.slack_bot_token is not None
     # The call counter goes first: slack-sdk asks the handlers in order and stops at the first that retries.
     counting = [metrics.slack_retry_handler()] if metrics is not None else []
+    return web_client(settings, settings.slack_bot_token.get_secret_value(), counting)
+
+
+def web_client(
+    endpoints: Endpoints,
+    token: str | None,
+    handlers: list[RetryHandler] | None = None,
+    *,
+    logger: logging.Logger | None = None,
+) -> WebClient:
+    """A Slack WebClient for SLACK_API_URL with phishbot's retry policy for Slack: the bot's (`slack_client`),
+    and `phishbot setup slack`'s with an app configuration token."""
     return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        ssl=tls_context(settings) if settings.slack_api_url.startswith("https") else None,
-        proxy=settings.https_proxy,
+        token=token,
+        logger=logger,
+        base_url=endpoints.slack_api_url,
+        ssl=tls_context(endpoints) if endpoints.slack_api_url.startswith("https") else None,
+        proxy=endpoints.https_proxy,
         timeout=30,
         # slack-sdk retries only connection errors by default; 429 and 5xx retries are opt-in. Bolt copies
         # these handlers into every per-request client, so listeners get them too.
         retry_handlers=[
-            *counting,
+            *(handlers or []),
             ConnectionErrorRetryHandler(max_retry_count=2),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),

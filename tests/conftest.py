@@ -30,11 +30,12 @@ POSTGRES_ENV = "PHISHBOT_TEST_POSTGRES_URL"
 BOT_TOKEN = "xoxb-d1st1nct1ve-b0t-t0ken-8c1f"
 SIGNING_SECRET = "d1st1nct1ve-s1gn1ng-secret-77aa"
 CLIENT_SECRET = "d1st1nct1ve-cl1ent-secret-5e2b"
+APP_TOKEN = "xapp-1-A0PHISHBOT-d1st1nct1ve-app-t0ken-3f9c"
 ISSUED_TOKENS: set[str] = set()
 
 
 def assert_no_secret(text: str, where: str) -> None:
-    for secret in (BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET, *ISSUED_TOKENS):
+    for secret in (BOT_TOKEN, SIGNING_SECRET, CLIENT_SECRET, APP_TOKEN, *ISSUED_TOKENS):
         assert secret not in text, f"a credential ({secret[:6]}…) appears in {where}"
 
 
@@ -257,7 +258,7 @@ def report_button(graph_tenant):
 def slack():
     from bot.sandbox.slack_emulator import SlackEmulator
 
-    emulator = SlackEmulator(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET).start()
+    emulator = SlackEmulator(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, app_token=APP_TOKEN).start()
     for user_id, email in EMAILS.items():
         emulator.add_user(user_id, name=email.split("@")[0], email=email)
     emulator.add_user("U0GUEST01", name="guest")
@@ -473,3 +474,47 @@ def bot(slack, graph, tls, database_url, clock):
     yield running
     running.stop()
     assert_no_secret(database_text(database_url), "the database")
+
+
+# --- `phishbot setup`: the directory behind the Graph emulator, Slack's App Manifest API -----------------------
+
+ADMIN = (
+    "admin@contoso.example"  # Privileged Role Administrator: may register apps and grant Graph's app roles
+)
+APP_ADMIN = (
+    "apps@contoso.example"  # Cloud Application Administrator: may register apps, not grant Graph's roles
+)
+
+
+@pytest.fixture
+def entra(graph):
+    from bot.sandbox.entra_emulator import (
+        CLOUD_APPLICATION_ADMINISTRATOR,
+        PRIVILEGED_ROLE_ADMINISTRATOR,
+        EntraDirectory,
+    )
+
+    directory = EntraDirectory().attach(graph)
+    directory.add_user(ADMIN, PRIVILEGED_ROLE_ADMINISTRATOR)
+    directory.add_user(APP_ADMIN, CLOUD_APPLICATION_ADMINISTRATOR)
+    return directory
+
+
+@pytest.fixture
+def slack_apps(slack):
+    from pathlib import Path
+
+    from bot.sandbox.slack_manifest_api import SlackManifestApi
+
+    schema = Path(__file__).resolve().parent / "fixtures" / "slack" / "manifest.schema.json"
+    return SlackManifestApi(schema).attach(slack)
+
+
+def setup_endpoints(slack, graph, tls) -> dict[str, str]:
+    """What `phishbot setup` reads to find the emulators."""
+    return {
+        "SLACK_API_URL": slack.api_url,
+        "MS_AUTHORITY_HOST": graph.base_url,
+        "GRAPH_URL": graph.base_url,
+        "SSL_CERT_FILE": str(tls.ca_file),
+    }

@@ -37,7 +37,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "graph-openapi"
-_FILES = {"beta": "beta-subset.yaml", "v1.0": "v1.0-subset.yaml"}
+# Each version's subsets, read as one document (a later file adds paths and the components the first lacks).
+_FILES = {"beta": ("beta-subset.yaml",), "v1.0": ("v1.0-subset.yaml", "v1.0-applications-subset.yaml")}
 _METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
 _DROPPED_KEYWORDS = frozenset(
     {"nullable", "discriminator", "example", "externalDocs", "xml", "readOnly", "writeOnly", "deprecated"}
@@ -98,7 +99,7 @@ class _Spec:
 
     def __init__(self, version: str) -> None:
         self.version = version
-        self.raw: dict[str, Any] = yaml.safe_load((FIXTURES / _FILES[version]).read_text(encoding="utf-8"))
+        self.raw: dict[str, Any] = _merged(version)
         self.components: dict[str, Any] = self.raw["components"]["schemas"]
         self.uri = f"urn:phishbot:graph-openapi:{version}"
         self.bases = {name: self._bases_of(schema) for name, schema in self.components.items()}
@@ -156,7 +157,11 @@ class _Spec:
     def is_entity(self, name: str) -> bool:
         return any(part.get("x-csdl-kind") == "EntityType" for part in self.chain(name))
 
-    def required_on_create(self, name: str) -> list[str]:
+    def required_on_create(self, name: str, operation: dict[str, Any] | None = None) -> list[str]:
+        # What the operation's documentation says a create must carry, when the subset records it; the
+        # nullable heuristic below would demand every non-nullable property (an application's `logo`).
+        if operation is not None and "x-required-on-create" in operation:
+            return list(operation["x-required-on-create"])
         required: list[str] = []
         for part in self.chain(name):
             for prop, schema in (part.get("properties") or {}).items():
@@ -246,7 +251,7 @@ class _Spec:
     def find(self, path: str, method: str) -> tuple[str, dict[str, Any]] | str:
         matched = [(template, item) for pattern, _, template, item in self.routes if pattern.match(path)]
         if not matched:
-            return f"unknown path {path!r} in Graph {self.version} (not in {_FILES[self.version]})"
+            return f"unknown path {path!r} in Graph {self.version} (not in {', '.join(_FILES[self.version])})"
         for template, item in matched:
             operation = item.get(method.lower())
             if isinstance(operation, dict):
@@ -285,6 +290,27 @@ def _rebase(node: Any, uri: str) -> Any:
             for key, value in node.items()
         }
     return node
+
+
+def _merged(version: str) -> dict[str, Any]:
+    """The subsets of `version` as one OpenAPI document; a name defined twice must be defined the same."""
+    merged: dict[str, Any] = {}
+    for file_name in _FILES[version]:
+        document = yaml.safe_load((FIXTURES / file_name).read_text(encoding="utf-8"))
+        if not merged:
+            merged = document
+            continue
+        for section, items in [("paths", document.get("paths") or {})] + [
+            (f"components.{key}", value) for key, value in (document.get("components") or {}).items()
+        ]:
+            target = merged.setdefault("components", {}) if section.startswith("components.") else merged
+            key = section.partition(".")[2] or section
+            existing = target.setdefault(key, {})
+            for name, value in items.items():
+                if name in existing and existing[name] != value:
+                    raise ValueError(f"{file_name} defines {section} {name} differently")
+                existing[name] = value
+    return merged
 
 
 @functools.cache
@@ -433,7 +459,7 @@ def validate_graph_request(method: str, path: str, body: dict[str, Any] | None) 
     if method == "POST" and spec.is_entity(target):
         if spec.is_abstract(target):
             return [f"#{target} is abstract; name a concrete type in @odata.type"]
-        missing = [name for name in spec.required_on_create(target) if name not in body]
+        missing = [name for name in spec.required_on_create(target, operation) if name not in body]
         problems = [f"(body): missing required property {name!r} of #{target}" for name in missing]
     return problems + _problems(spec.type_validator(target), body)
 

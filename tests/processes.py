@@ -25,12 +25,18 @@ def child_environment(environment: dict[str, str]) -> dict[str, str]:
 
 
 def run_cli(
-    args: list[str], environment: dict[str, str], cwd: Path, timeout: float = 60
+    args: list[str],
+    environment: dict[str, str],
+    cwd: Path,
+    timeout: float = 60,
+    *,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         capture_output=True,
         text=True,
+        input=input_text,
         timeout=timeout,
         cwd=cwd,
         env=child_environment(environment),

@@ -1,7 +1,7 @@
 """The app's access token: Microsoft Entra through MSAL (client credentials), with a secret or a certificate.
 
 MSAL builds its application on first use (its constructor reads the tenant's OpenID configuration), keeps the
-token cache, and talks HTTP through `_IdentityHttp`, an httpx client configured like Graph's own. Passing
+token cache, and talks HTTP through `IdentityHttp`, an httpx client configured like Graph's own. Passing
 failures of the identity service are retried here, under the same `RetryPolicy` as Graph calls; permanent
 ones become an AuthError that names the setting to check. No token, secret or private key ever reaches a
 log line, an error message or a repr.
@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 Report = Callable[[str, int | None, float], None]  # (request label, HTTP status or None, seconds)
 
-_AADSTS = re.compile(r"\bAADSTS\d+\b")
+AADSTS = re.compile(r"\bAADSTS\d+\b")
 
 # Which setting a person should look at for the Entra errors seen most in practice.
 _AADSTS_SETTING = {
@@ -53,6 +53,40 @@ _AADSTS_SETTING = {
     "AADSTS70011": "GRAPH_URL",  # invalid scope
     "AADSTS1002012": "GRAPH_URL",
 }
+
+
+class TokenSource(Protocol):
+    """What GraphTransport asks for a bearer token: the app's (`AppToken`) or a signed-in admin's
+    (`bot.microsoft.device_code.AdminToken`, for `phishbot setup microsoft`)."""
+
+    def get(self) -> str: ...
+
+    def forget(self, rejected: str) -> None: ...
+
+
+def with_identity_retries(
+    retry: RetryPolicy,
+    sleep: Callable[[float], None],
+    attempt_once: Callable[[], tuple[Any, str | None]],
+    failure: str,
+    hint: str,
+) -> Any:
+    """The identity side of the retry policy, the one loop for every request to the identity service:
+    `attempt_once` returns (value, None), or (None, a passing problem) to be retried with the policy's back-off,
+    or raises for a permanent one."""
+    attempt = 0
+    while True:
+        attempt += 1
+        value, problem = attempt_once()
+        if problem is None:
+            return value
+        if attempt >= retry.max_attempts:
+            raise AuthError(
+                f"{failure} after {attempt} attempts: {problem} ({hint})",
+                retryable=True,
+                operation="token",
+            )
+        sleep(retry.delay(attempt, None))
 
 
 class AppToken:
@@ -90,7 +124,7 @@ class AppToken:
         self._report = report
         self._http_client = http_client
         self._app: Any = None  # msal.ConfidentialClientApplication, built on first use
-        self._identity_http: _IdentityHttp | None = None
+        self._identity_http: IdentityHttp | None = None
         self._app_lock = threading.Lock()
         self._token_lock = threading.Lock()
         self._token_digest: str | None = None  # which token is current, without keeping a second copy of it
@@ -137,21 +171,7 @@ class AppToken:
     def _with_identity_retries(
         self, attempt_once: Callable[[], tuple[Any, str | None]], failure: str, hint: str
     ) -> Any:
-        """The identity side of the retry policy: `attempt_once` returns (value, None), or (None, a passing
-        problem) to be retried with the policy's back-off, or raises for a permanent one."""
-        attempt = 0
-        while True:
-            attempt += 1
-            value, problem = attempt_once()
-            if problem is None:
-                return value
-            if attempt >= self._retry.max_attempts:
-                raise AuthError(
-                    f"{failure} after {attempt} attempts: {problem} ({hint})",
-                    retryable=True,
-                    operation="token",
-                )
-            self._sleep(self._retry.delay(attempt, None))
+        return with_identity_retries(self._retry, self._sleep, attempt_once, failure, hint)
 
     def forget(self, rejected: str) -> None:
         """Drop `rejected` from the cache (Graph answered 401 for it), so the next `get` asks Entra again."""
@@ -166,7 +186,7 @@ class AppToken:
             if self._app is not None:
                 return self._app
             if self._identity_http is None:
-                self._identity_http = _IdentityHttp(self._http_client(), self._report, self._retry.timeout)
+                self._identity_http = IdentityHttp(self._http_client(), self._report, self._retry.timeout)
 
             def attempt_once() -> tuple[Any, str | None]:
                 try:
@@ -201,7 +221,7 @@ class AppToken:
         error = short(str(result.get("error") or "unknown_error"))
         raw_description = str(result.get("error_description") or "")
         description = self._credential.scrub(raw_description)
-        aadsts = _AADSTS.search(raw_description)
+        aadsts = AADSTS.search(raw_description)
         code = aadsts.group(0) if aadsts else None
         setting = _AADSTS_SETTING.get(code or "")
         if setting is None:
@@ -230,7 +250,7 @@ class AppToken:
         # exception it was handling.
         raw = f"{exc} {exc.__context__ or ''}"
         text = self._credential.scrub(raw)
-        aadsts = _AADSTS.search(raw)
+        aadsts = AADSTS.search(raw)
         if "https url" in raw:
             return AuthError(
                 f"MS_AUTHORITY_HOST must be an https URL; MSAL refused the authority {self._authority}",
@@ -280,7 +300,7 @@ class _Credential:
         return "_Credential([redacted])"
 
 
-class _IdentityHttp:
+class IdentityHttp:
     """MSAL's http_client contract (msal/oauth2cli/http.py: post/get returning status_code, text, headers)
     on an httpx client. Not requests: with requests, REQUESTS_CA_BUNDLE in the environment silently wins
     over the CA we configure. MSAL leaves retries to its http_client; the token path retries in

@@ -13,7 +13,6 @@ import base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from bot.microsoft.batch import BatchCall
 from bot.microsoft.errors import MAX_TEXT, GraphError
@@ -121,19 +120,9 @@ class ThreatSubmissions:
     def _list(self, kind: str, odata_filter: str, max_pages: int, page_size: int) -> tuple[list[dict], bool]:
         path = f"/beta{_THREAT_SUBMISSION}/{_collection(kind)}"
         params = {"$filter": odata_filter, "$top": str(page_size)}
-        found: list[dict] = []
-        for _ in range(max_pages):
-            page = self._transport.send(
-                "GET", path, label=f"GET {path}", permission=_READ_PERMISSION, params=params
-            )
-            found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
-            # Only the paging token is taken from nextLink: the next request goes to our Graph, whatever it names.
-            link = page.get("@odata.nextLink")
-            tokens = parse_qs(urlsplit(link).query).get("$skiptoken") if isinstance(link, str) else None
-            if not tokens:
-                return found, True
-            params = {**params, "$skiptoken": tokens[0]}
-        return found, False
+        return self._transport.collect_pages(
+            path, params, label=f"GET {path}", permission=_READ_PERMISSION, max_pages=max_pages
+        )
 
     def review_submission(self, submission_id: str, category: str) -> None:
         """Mark an employee's own submission as `category` (a submissionCategory: phishing, malware, spam,

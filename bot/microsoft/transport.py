@@ -15,11 +15,11 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from bot.microsoft.auth import AppToken, Report
+from bot.microsoft.auth import Report, TokenSource
 from bot.microsoft.batch import BatchCall, batch_chunks, envelope, read_answers
 from bot.microsoft.errors import (
     AuthError,
@@ -47,6 +47,14 @@ def build_http(verify: ssl.SSLContext | bool, proxy: str | None, timeout: float)
     )
 
 
+def _next_page(page: dict, params: dict[str, str]) -> dict[str, str] | None:
+    """The query for the page after `page` of a Graph list, or None when it was the last. Only the paging token
+    is taken from `@odata.nextLink`: the next request goes to our Graph, whatever the link names."""
+    link = page.get("@odata.nextLink")
+    tokens = parse_qs(urlsplit(link).query).get("$skiptoken") if isinstance(link, str) else None
+    return {**params, "$skiptoken": tokens[0]} if tokens else None
+
+
 def path_segment(value: str) -> str:
     """`value` (a submission or message id) as one segment of a Graph path."""
     if not value:
@@ -62,7 +70,7 @@ class GraphTransport:
         self,
         *,
         graph_url: str,
-        token: AppToken,
+        token: TokenSource,
         http: httpx.Client,
         retry: RetryPolicy,
         sleep: Callable[[float], None],
@@ -165,6 +173,39 @@ class GraphTransport:
                 self._sleep(self._retry.delay(attempt, retry_after))
                 continue
             raise _permanent_error(status, code, message, response, operation, permission)
+
+    def collect(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        label: str,
+        permission: str | None = None,
+        max_pages: int = 5,
+    ) -> list[dict]:
+        """The items of a Graph list, page after page (`@odata.nextLink`), at most `max_pages` pages."""
+        return self.collect_pages(path, params, label=label, permission=permission, max_pages=max_pages)[0]
+
+    def collect_pages(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        label: str,
+        permission: str | None = None,
+        max_pages: int = 5,
+    ) -> tuple[list[dict], bool]:
+        """`collect`, and whether that is the whole list (False: `max_pages` pages were read and more remain)."""
+        found: list[dict] = []
+        query = dict(params or {})
+        for _ in range(max_pages):
+            page = self.send("GET", path, label=label, permission=permission, params=query or None)
+            found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
+            following = _next_page(page, query)
+            if following is None:
+                return found, True
+            query = following
+        return found, False
 
     def batch(
         self,

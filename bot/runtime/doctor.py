@@ -43,7 +43,8 @@ SCOPE_FIX = (
 )
 CONSENT_FIX = (
     "Entra admin center → App registrations → this app → API permissions → Add a permission → Microsoft Graph"
-    " → Application permissions: add {roles}, then 'Grant admin consent'"
+    " → Application permissions: add {roles}, then 'Grant admin consent' (or run `phishbot setup microsoft`,"
+    " which adds what is missing)"
 )
 
 

@@ -110,6 +110,17 @@ class Metrics:
             "1 on the replica that runs the sweeps and the digest, 0 elsewhere (the sum over replicas is 1).",
             registry=registry,
         )
+        self.socket_connections = Gauge(
+            "phishbot_socket_connections",
+            "Socket Mode connections up on this replica (PHISHBOT_SOCKET_CONNECTIONS of them when all is well).",
+            registry=registry,
+        )
+        self.socket_reconnects = Counter(
+            "phishbot_socket_reconnects",
+            "Socket Mode connections replaced, by why the old one went (dropped, no_pong, refresh_requested...).",
+            ["reason"],
+            registry=registry,
+        )
         self.sweep_seconds = Histogram(
             "phishbot_sweep_seconds",
             "Duration of one sweep (due sends, verdict checks, card edits, outcome messages).",
@@ -139,6 +150,9 @@ class Metrics:
     def remediation(self, method: str, outcome: str) -> None:
         """For the purge and restore service: one call per remediation that finished (or failed)."""
         self.remediations.labels(_label(method), _label(outcome)).inc()
+
+    def socket_reconnect(self, reason: str) -> None:
+        self.socket_reconnects.labels(reason=_label(reason)).inc()
 
     def watch_open_checks(self, count: Callable[[], int]) -> None:
         def read() -> float:

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -32,9 +32,12 @@ from bot.store import WORKER_HEARTBEAT_SECONDS
 
 if TYPE_CHECKING:
     from slack_bolt import App
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.runtime.socket_mode import SocketModeConnections
 
 GIL_SWITCH_SECONDS = 0.001
+# Threads that hand Socket Mode envelopes to Bolt and send the acks (Bolt's listener threads do the rest).
+SOCKET_ENVELOPE_THREADS = 16
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,8 @@ class Runtime:
         self._clock = clock  # every service's time (see build_services); None: the real one
         self.services: Services | None = None
         self._web: WebServer | None = None
-        self._socket: SocketModeHandler | None = None
+        self._socket: SocketModeConnections | None = None
+        self._socket_workers: ThreadPoolExecutor | None = None
         self._sweeper: Sweeper | None = None
         self.health: Health | None = None
         self._app: App | None = None
@@ -138,6 +142,10 @@ class Runtime:
             },
             {"scheduler": lambda: sweeper.role, "mode": lambda: settings.mode},
         )
+        if settings.mode == "socket":
+            self.health.add_state("socket_connections", self.socket_connections)
+            self.health.add_state("socket_connections_wanted", lambda: settings.socket_connections)
+            metrics.socket_connections.set_function(self.socket_connections)
         slack_handler = None
         if settings.mode == "http":
             from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -153,11 +161,7 @@ class Runtime:
             make_wsgi_app(slack_handler, self.health, metrics.exposition), host=self._host, port=settings.port
         ).start()
         if settings.mode == "socket":
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-            assert settings.slack_app_token is not None
-            socket = self._socket = SocketModeHandler(app, settings.slack_app_token.get_secret_value())
-            socket.connect()
+            self._socket = self._connect_socket_mode(app, services)
         else:
             self._slack_checker = threading.Thread(target=self._verify_slack, name="slack-check", daemon=True)
             self._slack_checker.start()
@@ -184,9 +188,12 @@ class Runtime:
             self.health.serving = False  # readiness fails, Slack's HTTP requests get 503 and go elsewhere
         if self._socket is not None:
             try:
+                # Envelopes already taken are acked first; then every connection closes.
                 self._socket.close()
             except Exception:
                 log.warning("socket mode connection did not close cleanly", exc_info=True)
+        if self._socket_workers is not None:
+            self._socket_workers.shutdown(wait=False, cancel_futures=True)
         if self.services is not None:
             # Retry waits end now; a sweep stops between items and releases what it claimed but did not do.
             self.services.stopping.set()
@@ -210,12 +217,45 @@ class Runtime:
             self._process_lock = None
         log.info("phishbot stopped")
 
+    def _connect_socket_mode(self, app: App, services: Services) -> SocketModeConnections:
+        """PHISHBOT_SOCKET_CONNECTIONS connections, each replacing itself (bot/runtime/socket_mode.py); the
+        envelopes go through the same Bolt app as HTTP requests."""
+        from bot.runtime.socket_mode import SocketModeConnections, SocketSettings, bolt_dispatch
+        from bot.services import tls_context
+
+        settings = self.settings
+        assert settings.slack_app_token is not None
+        app_token = settings.slack_app_token.get_secret_value()
+        slack = services.slack
+
+        def open_url() -> str:
+            return str(slack.apps_connections_open(app_token=app_token)["url"])
+
+        workers = self._socket_workers = ThreadPoolExecutor(
+            max_workers=SOCKET_ENVELOPE_THREADS, thread_name_prefix="socket-envelope"
+        )
+        return SocketModeConnections(
+            open_url,
+            bolt_dispatch(app),
+            workers,
+            SocketSettings(
+                connections=settings.socket_connections,
+                ping_seconds=settings.socket_ping_seconds,
+                ssl_context=tls_context(settings),
+                proxy=settings.https_proxy,
+            ),
+            on_reconnect=services.metrics.socket_reconnect,
+        ).start()
+
     # --- readiness ----------------------------------------------------------------------------------------
+
+    def socket_connections(self) -> int:
+        """Socket Mode connections up now (0 in HTTP mode)."""
+        return self._socket.connected() if self._socket is not None else 0
 
     def _slack_connected(self) -> bool:
         if self._socket is not None:
-            client = getattr(self._socket, "client", None)
-            return bool(client is not None and client.is_connected())
+            return self._socket.connected() > 0
         return self._slack_verified.is_set()
 
     def _verify_slack(self) -> None:

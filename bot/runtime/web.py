@@ -27,15 +27,21 @@ WsgiApp = Callable[[dict, Callable], Iterable[bytes]]
 class Health:
     """What /healthz and /readyz report. `serving` turns false when shutdown begins.
 
-    `checks` answer yes or no (all must be yes to be ready); `states` add words, e.g. the scheduler's role.
+    `checks` answer yes or no (all must be yes to be ready); `states` add words, e.g. the scheduler's role, or
+    counts, e.g. how many Socket Mode connections are up.
     """
 
     def __init__(
-        self, checks: dict[str, Callable[[], bool]], states: dict[str, Callable[[], str]] | None = None
+        self,
+        checks: dict[str, Callable[[], bool]],
+        states: dict[str, Callable[[], str | int]] | None = None,
     ) -> None:
         self.serving = True
         self._checks = checks
-        self._states = states or {}
+        self._states: dict[str, Callable[[], str | int]] = dict(states or {})
+
+    def add_state(self, name: str, state: Callable[[], str | int]) -> None:
+        self._states[name] = state
 
     def ready(self) -> tuple[bool, dict[str, bool]]:
         results = {}
@@ -47,11 +53,13 @@ class Health:
                 results[name] = False
         return self.serving and all(results.values()), results
 
-    def states(self) -> dict[str, str]:
-        answers = {}
+    def states(self) -> dict[str, str | int]:
+        """Words, or counts (e.g. Socket Mode connections up), as they are."""
+        answers: dict[str, str | int] = {}
         for name, state in self._states.items():
             try:
-                answers[name] = str(state())
+                value = state()
+                answers[name] = value if isinstance(value, int) else str(value)
             except Exception:  # noqa: BLE001 - a state that cannot be read is "unknown", never a 500
                 answers[name] = "unknown"
         return answers

@@ -247,6 +247,9 @@ class RecordedRequest:
 Outcome = Callable[[str, dict[str, Any]], dict[str, Any]]
 RequestValidator = Callable[[str, str, dict[str, Any] | None], list[str]]
 RouteHandler = Callable[[RecordedRequest], tuple[Any, ...] | None]
+# More of the identity service (bot.sandbox.entra_emulator): `(endpoint, tenant, form)`, endpoint "token" or
+# "devicecode", answers `(status, json_body)` for the requests it serves, or None to leave them to the emulator.
+IdentityHandler = Callable[[str, str, dict[str, str]], tuple[Any, ...] | None]
 
 
 # --- internal types -----------------------------------------------------------------------------------------
@@ -354,7 +357,7 @@ def graph_error(status: int, message: str, code: str | None = None) -> dict[str,
     }
 
 
-def _identity_error(error: str, description: str, code: int) -> dict[str, Any]:
+def identity_error(error: str, description: str, code: int) -> dict[str, Any]:
     return {
         "error": error,
         "error_description": description,
@@ -371,6 +374,71 @@ def _b64url_decode(text: str) -> bytes:
 
 def _b64url_thumbprint(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def client_assertion_problem(
+    assertion: str, *, certificates: list[x509.Certificate], client_id: str, audience: str
+) -> str | None:
+    """Why a certificate-signed client assertion is unacceptable (as Entra checks it: the key it names among the
+    application's `certificates`, the signature, audience, issuer and subject, lifetime), in words that never
+    quote it; None when it is good."""
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        return "is not a compact JWS"
+    try:
+        header = json.loads(_b64url_decode(parts[0]))
+        claims = json.loads(_b64url_decode(parts[1]))
+        signature = _b64url_decode(parts[2])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return "is not valid base64url JSON"
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return "is not a JWT"
+    certificate = _named_certificate(header, certificates)
+    if certificate is None:
+        return "names a key (x5t or x5t#S256) that is not registered for this application"
+    public_key = certificate.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return "cannot be checked: the registered certificate is not RSA"
+    signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", errors="replace")
+    algorithm = header.get("alg")
+    if algorithm == "RS256":
+        scheme: padding.AsymmetricPadding = padding.PKCS1v15()
+    elif algorithm == "PS256":
+        scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+    else:
+        return "uses an unsupported algorithm (RS256 or PS256 expected)"
+    try:
+        public_key.verify(signature, signing_input, scheme, hashes.SHA256())
+    except InvalidSignature:
+        return "failed signature validation"
+    now = time.time()
+    if claims.get("aud") != audience:
+        return "has the wrong audience (aud must be the token endpoint)"
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        return "must have iss and sub equal to the client id"
+    expires = claims.get("exp")
+    if not isinstance(expires, int | float) or expires + _CLOCK_SKEW < now:
+        return "has expired"
+    not_before = claims.get("nbf")
+    if isinstance(not_before, int | float) and not_before - _CLOCK_SKEW > now:
+        return "is not valid yet"
+    return None
+
+
+def _named_certificate(
+    header: dict[str, Any], certificates: list[x509.Certificate]
+) -> x509.Certificate | None:
+    """The registered certificate the assertion's header names by thumbprint (x5t, SHA-1, or x5t#S256)."""
+    for certificate in certificates:
+        sha1 = _b64url_thumbprint(certificate.fingerprint(hashes.SHA1()))  # noqa: S303 -- x5t is SHA-1 by definition
+        sha256 = _b64url_thumbprint(certificate.fingerprint(hashes.SHA256()))
+        if "x5t" in header and str(header["x5t"]).rstrip("=") != sha1:
+            continue
+        if "x5t#S256" in header and str(header["x5t#S256"]).rstrip("=") != sha256:
+            continue
+        if "x5t" in header or "x5t#S256" in header or len(certificates) == 1:
+            return certificate
+    return None
 
 
 def _wants_unknown_members(headers: dict[str, str]) -> bool:
@@ -796,6 +864,9 @@ class GraphEmulator:
         self._mailboxes: dict[str, list[_MailboxMessage]] = {}
         # False: the app registration lacks a mail permission, and mailbox calls answer 403 as Graph does.
         self.mail_access = True
+        # The directory (bot.sandbox.entra_emulator.EntraDirectory.attach): device-code sign-ins, and the
+        # client-credentials grant for the app registrations it holds.
+        self.identity_handler: IdentityHandler | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -867,14 +938,15 @@ class GraphEmulator:
 
     # -- test controls -----------------------------------------------------------------------------------------
 
-    def issue_token(self) -> str:
-        """A valid access token without the OAuth dance (for tests that drive Graph with plain httpx)."""
-        token = self._jwt()
+    def issue_token(self, claims: dict[str, Any] | None = None) -> str:
+        """A valid access token without the OAuth dance (for tests that drive Graph with plain httpx). `claims`
+        replace the app token's own (a directory issues delegated and other apps' tokens this way)."""
+        token = self._jwt(claims or {})
         with self._lock:
             self._tokens[token] = time.monotonic() + TOKEN_LIFETIME
         return token
 
-    def _jwt(self) -> str:
+    def _jwt(self, overrides: dict[str, Any]) -> str:
         now = int(time.time())
         header = {"typ": "JWT", "alg": "RS256", "kid": "sandbox"}
         claims = {
@@ -888,7 +960,9 @@ class GraphEmulator:
             "idtyp": "app",
             "roles": list(self.granted_roles),
             "uti": secrets.token_urlsafe(16),
+            **overrides,
         }
+        claims = {name: value for name, value in claims.items() if value is not None}  # None: leave out
 
         def part(value: Any) -> str:
             raw = value if isinstance(value, bytes) else json.dumps(value, separators=(",", ":")).encode()
@@ -1060,7 +1134,7 @@ class GraphEmulator:
             )
             headers["Content-Type"] = _IDENTITY_CONTENT_TYPE
             return _Reply(
-                fault.status, _identity_error(error, "AADSTS50000: Injected failure.", 50000), headers
+                fault.status, identity_error(error, "AADSTS50000: Injected failure.", 50000), headers
             )
         message = _GRAPH_MESSAGES.get(fault.status, "Injected failure.")
         return _Reply(fault.status, graph_error(fault.status, message), headers)
@@ -1072,7 +1146,11 @@ class GraphEmulator:
         segments = _route_segments(path)
         if len(segments) == 4 and segments[1:] == ("v2.0", ".well-known", "openid-configuration"):
             return self._identity(method, path, query, headers, raw_body, discovery=True)
-        if len(segments) == 4 and segments[1:] == ("oauth2", "v2.0", "token"):
+        if (
+            len(segments) == 4
+            and segments[1:3] == ("oauth2", "v2.0")
+            and segments[3] in ("token", "devicecode")
+        ):
             return self._identity(method, path, query, headers, raw_body, discovery=False)
         if segments[0] in ("beta", "v1.0") and len(segments) > 1:
             return self._graph(method, path, query, headers, raw_body)
@@ -1276,6 +1354,8 @@ class GraphEmulator:
             reply = self._fault_reply(fault, identity=True)
         elif discovery:
             reply = self._discovery(method, tenant)
+        elif (answer := self._identity_extension(method, path, tenant, form or {})) is not None:
+            reply = _custom_reply(answer)
         else:
             reply = self._token(method, tenant, form or {})
         reply.headers.setdefault("Content-Type", _IDENTITY_CONTENT_TYPE)
@@ -1283,12 +1363,25 @@ class GraphEmulator:
         recorded.status = None if reply.reset else reply.status
         return reply
 
+    def _identity_extension(
+        self, method: str, path: str, tenant: str, form: dict[str, str]
+    ) -> tuple[Any, ...] | None:
+        endpoint = _route_segments(path)[-1]
+        if self.identity_handler is not None and method == "POST":
+            return self.identity_handler(endpoint, tenant, form)
+        if endpoint == "devicecode":
+            return 400, identity_error("invalid_request", "AADSTS50059: no directory to sign in to.", 50059)
+        return None
+
     def _tenant_problem(self, tenant: str) -> _Reply | None:
-        if tenant == self.tenant_id:
+        # A directory serves people, who may sign in without naming their tenant (multi-tenant authorities).
+        if tenant == self.tenant_id or (
+            self.identity_handler is not None and tenant in ("organizations", "common")
+        ):
             return None
         return _Reply(
             400,
-            _identity_error(
+            identity_error(
                 "invalid_tenant",
                 "AADSTS90002: Tenant not found. Check the tenant id in the authority.",
                 90002,
@@ -1297,11 +1390,11 @@ class GraphEmulator:
 
     def _discovery(self, method: str, tenant: str) -> _Reply:
         if method != "GET":
-            return _Reply(405, _identity_error("invalid_request", "AADSTS900561: Use GET.", 900561))
+            return _Reply(405, identity_error("invalid_request", "AADSTS900561: Use GET.", 900561))
         problem = self._tenant_problem(tenant)
         if problem is not None:
             return problem
-        base = f"{self.base_url}/{self.tenant_id}"
+        base = f"{self.base_url}/{tenant}"
         return _Reply(
             200,
             {
@@ -1335,14 +1428,14 @@ class GraphEmulator:
 
     def _token(self, method: str, tenant: str, form: dict[str, str]) -> _Reply:
         if method != "POST":
-            return _Reply(405, _identity_error("invalid_request", "AADSTS900561: Use POST.", 900561))
+            return _Reply(405, identity_error("invalid_request", "AADSTS900561: Use POST.", 900561))
         problem = self._tenant_problem(tenant)
         if problem is not None:
             return problem
         if form.get("grant_type") != "client_credentials":
             return _Reply(
                 400,
-                _identity_error(
+                identity_error(
                     "unsupported_grant_type",
                     "AADSTS70003: The sandbox supports client_credentials only.",
                     70003,
@@ -1351,7 +1444,7 @@ class GraphEmulator:
         if form.get("client_id") != self.client_id:
             return _Reply(
                 400,
-                _identity_error(
+                identity_error(
                     "unauthorized_client",
                     "AADSTS700016: Application with the given identifier was not found in the directory.",
                     700016,
@@ -1365,7 +1458,7 @@ class GraphEmulator:
         if scopes != [self.scope]:
             return _Reply(
                 400,
-                _identity_error(
+                identity_error(
                     "invalid_scope",
                     f"AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a "
                     f"scope value with /.default suffixed to the resource identifier ({self.scope}).",
@@ -1377,7 +1470,7 @@ class GraphEmulator:
             if expected is None or not hmac.compare_digest(form["client_secret"].encode(), expected.encode()):
                 return _Reply(
                     401,
-                    _identity_error(
+                    identity_error(
                         "invalid_client", "AADSTS7000215: Invalid client secret provided.", 7000215
                     ),
                 )
@@ -1385,7 +1478,7 @@ class GraphEmulator:
             if form.get("client_assertion_type") != JWT_BEARER:
                 return _Reply(
                     400,
-                    _identity_error(
+                    identity_error(
                         "invalid_request", f"AADSTS50027: client_assertion_type must be {JWT_BEARER}.", 50027
                     ),
                 )
@@ -1393,14 +1486,14 @@ class GraphEmulator:
             if problem_text is not None:
                 return _Reply(
                     401,
-                    _identity_error(
+                    identity_error(
                         "invalid_client", f"AADSTS700027: Client assertion {problem_text}.", 700027
                     ),
                 )
         else:
             return _Reply(
                 401,
-                _identity_error(
+                identity_error(
                     "invalid_client",
                     "AADSTS7000216: 'client_assertion', 'client_secret' or 'request' is required for the "
                     "'client_credentials' grant type.",
@@ -1420,54 +1513,14 @@ class GraphEmulator:
 
     def _assertion_problem(self, assertion: str) -> str | None:
         """Why a client assertion is unacceptable, in words that never quote it; None when it is good."""
-        certificate_credential = self.client_certificate
-        if certificate_credential is None:
+        if self.client_certificate is None:
             return "cannot be used: no certificate is registered for this application"
-        parts = assertion.split(".")
-        if len(parts) != 3:
-            return "is not a compact JWS"
-        try:
-            header = json.loads(_b64url_decode(parts[0]))
-            claims = json.loads(_b64url_decode(parts[1]))
-            signature = _b64url_decode(parts[2])
-        except (ValueError, binascii.Error, UnicodeDecodeError):
-            return "is not valid base64url JSON"
-        if not isinstance(header, dict) or not isinstance(claims, dict):
-            return "is not a JWT"
-        certificate = x509.load_pem_x509_certificate(certificate_credential.certificate_pem)
-        sha1 = _b64url_thumbprint(certificate.fingerprint(hashes.SHA1()))  # noqa: S303 -- x5t is SHA-1 by definition
-        sha256 = _b64url_thumbprint(certificate.fingerprint(hashes.SHA256()))
-        if "x5t" in header and str(header["x5t"]).rstrip("=") != sha1:
-            return "names a key (x5t) that is not registered for this application"
-        if "x5t#S256" in header and str(header["x5t#S256"]).rstrip("=") != sha256:
-            return "names a key (x5t#S256) that is not registered for this application"
-        public_key = certificate.public_key()
-        if not isinstance(public_key, rsa.RSAPublicKey):
-            return "cannot be checked: the registered certificate is not RSA"
-        signing_input = f"{parts[0]}.{parts[1]}".encode("ascii", errors="replace")
-        algorithm = header.get("alg")
-        if algorithm == "RS256":
-            scheme: padding.AsymmetricPadding = padding.PKCS1v15()
-        elif algorithm == "PS256":
-            scheme = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
-        else:
-            return "uses an unsupported algorithm (RS256 or PS256 expected)"
-        try:
-            public_key.verify(signature, signing_input, scheme, hashes.SHA256())
-        except InvalidSignature:
-            return "failed signature validation"
-        now = time.time()
-        if claims.get("aud") != self.token_endpoint:
-            return "has the wrong audience (aud must be the token endpoint)"
-        if claims.get("iss") != self.client_id or claims.get("sub") != self.client_id:
-            return "must have iss and sub equal to the client id"
-        expires = claims.get("exp")
-        if not isinstance(expires, int | float) or expires + _CLOCK_SKEW < now:
-            return "has expired"
-        not_before = claims.get("nbf")
-        if isinstance(not_before, int | float) and not_before - _CLOCK_SKEW > now:
-            return "is not valid yet"
-        return None
+        return client_assertion_problem(
+            assertion,
+            certificates=[x509.load_pem_x509_certificate(self.client_certificate.certificate_pem)],
+            client_id=self.client_id,
+            audience=self.token_endpoint,
+        )
 
     # -- threat submission -------------------------------------------------------------------------------------
 
@@ -1827,7 +1880,12 @@ def _redact_form(form: dict[str, str] | None) -> dict[str, str] | None:
     if form is None:
         return None
     return {
-        key: ("***" if key in ("client_secret", "client_assertion") else value) for key, value in form.items()
+        key: (
+            "***"
+            if key in ("client_secret", "client_assertion", "device_code", "code", "refresh_token")
+            else value
+        )
+        for key, value in form.items()
     }
 
 

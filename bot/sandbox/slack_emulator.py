@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import httpx
@@ -39,6 +39,9 @@ from slack_sdk.models.basic_objects import JsonObject
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
+
+if TYPE_CHECKING:
+    from bot.sandbox.socket_mode import SocketModeEmulator
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_VIEW_BLOCKS = 100
@@ -502,6 +505,7 @@ class SlackEmulator:
         *,
         bot_token: str = "xoxb-sandbox-token",  # noqa: S107 - a sandbox value, valid nowhere but here
         signing_secret: str = "sandbox-signing-secret",  # noqa: S107 - a sandbox value
+        app_token: str = "xapp-1-A0PHISHBOT-sandbox-app-token",  # noqa: S107 - a sandbox value
         team_id: str = "T0SANDBOX",
         bot_user_id: str = "U0PHISHBOT",
         validate_blocks: bool = True,
@@ -520,6 +524,15 @@ class SlackEmulator:
         self.scopes: list[str] = list(scopes) if scopes is not None else BOT_SCOPES.split(",")
         self.trigger_ttl = SLACK_ACK_DEADLINE  # trigger_ids expire this many seconds after issue
         self.app_url: str | None = None
+        # Socket Mode: apps.connections.open hands out URLs of this server (bot/sandbox/socket_mode.py), and with
+        # transport "socket" the people below deliver over it instead of POSTing to app_url.
+        self.app_token = app_token
+        self.socket_mode: SocketModeEmulator | None = None
+        self.transport: str = "http"
+        # More of the Web API and of Slack's pages (bot.sandbox.slack_manifest_api attaches the App Manifest API):
+        # method -> handler(args, token) -> the answer's JSON; page path -> handler(query) -> (status, HTML).
+        self.extra_methods: dict[str, Callable[[dict[str, Any], str | None], dict[str, Any]]] = {}
+        self.extra_pages: dict[str, Callable[[dict[str, str]], tuple[int, str]]] = {}
 
         self.calls: list[ApiCall] = []
         self.ephemerals: list[dict] = []
@@ -619,6 +632,15 @@ class SlackEmulator:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def install_app(self, app_id: str, *, bot_token: str, signing_secret: str, scopes: Iterable[str]) -> None:
+        """Make `app_id` the app installed in this workspace: its bot token, signing secret and scopes from now on."""
+        with self._lock:
+            self.app_id = app_id
+            self.bot_token = bot_token
+            self.signing_secret = signing_secret
+            self._signer = SignatureVerifier(signing_secret)
+            self.scopes = list(scopes)
 
     @property
     def root_url(self) -> str:
@@ -875,6 +897,9 @@ class SlackEmulator:
             return self._file_download(path, headers)
         if path.startswith("/upload/") and verb == "POST":
             return self._file_upload(path[len("/upload/") :], body)
+        if path in self.extra_pages and verb == "GET":
+            status, page = self.extra_pages[path](dict(parse_qsl(parts.query)))
+            return _Reply.text(page, status=status, content_type="text/html; charset=utf-8")
         if path.startswith("/archives/") and verb == "GET":
             return _Reply.text(
                 "This is a permalink into the phishbot sandbox; open Slack to see the message.\n"
@@ -931,18 +956,35 @@ class SlackEmulator:
     def _answer(
         self, method: str, args: dict[str, Any], token: str | None, parse_error: str | None
     ) -> _Reply:
+        extra = self.extra_methods.get(method)
+        if extra is not None:
+            # Its own tokens (app configuration tokens), its own checks; faults apply as to any method.
+            fault = self._take_fault(method)
+            if parse_error or (fault is not None and fault.status):
+                return self._fault_reply(fault) if fault else _Reply.json({"ok": False, "error": parse_error})
+            with self._lock:
+                return _Reply.json(extra(args, token))
         handler = self._methods.get(method)
         if handler is None:
             return _Reply.json({"ok": False, "error": "unknown_method"})
         if not token:
             return _Reply.json({"ok": False, "error": "not_authed"})
         if method == "apps.connections.open":
-            if token.startswith("xapp-"):
-                # The emulator speaks HTTP mode only; Socket Mode has no WebSocket server here.
-                return _Reply.json({"ok": False, "error": "socket_mode_not_emulated"})
-            if token == self.bot_token:
-                return _Reply.json({"ok": False, "error": "not_allowed_token_type"})
-            return _Reply.json({"ok": False, "error": "invalid_auth"})
+            # Only the app-level token opens connections; a bot token is the wrong type of token.
+            if not token.startswith("xapp-"):
+                return _Reply.json(
+                    {
+                        "ok": False,
+                        "error": "not_allowed_token_type" if token == self.bot_token else "invalid_auth",
+                    }
+                )
+            if not secrets.compare_digest(token.encode(), self.app_token.encode()):
+                return _Reply.json({"ok": False, "error": "invalid_auth"})
+            fault = self._take_fault(method)
+            if fault is not None and fault.status:
+                return self._fault_reply(fault)
+            with self._lock:
+                return _Reply.json(self._apps_connections_open(args))
         if token.startswith("xapp-"):
             return _Reply.json({"ok": False, "error": "not_allowed_token_type"})
         if not secrets.compare_digest(token.encode(), self.bot_token.encode()):
@@ -1643,7 +1685,10 @@ class SlackEmulator:
         return {"ok": True, "view": copy.deepcopy(view)}
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        raise _ApiError("not_allowed_token_type")  # reached only through _answer's token checks
+        """Reached only through _answer's app-token check."""
+        if self.socket_mode is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode.issue_url()}
 
     # ---------------------------------------------------------------------------------------- response_url
 
@@ -1911,7 +1956,10 @@ class SlackEmulator:
         signature: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
-        """POST raw bytes to the bot's endpoint, signed (or with the given, possibly wrong, signature)."""
+        """POST raw bytes to the bot's endpoint, signed (or with the given, possibly wrong, signature); with
+        transport "socket", send what would have been POSTed as a Socket Mode envelope instead."""
+        if self.transport == "socket" and self.socket_mode is not None:
+            return self.socket_mode.deliver_request(body, content_type, headers or {})
         if not self.app_url:
             raise AssertionError("set emulator.app_url to the bot's http://127.0.0.1:PORT/slack/events first")
         if self._http is None:

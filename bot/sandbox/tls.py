@@ -12,6 +12,7 @@ Nothing here touches the network; everything is generated in memory and written 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 import ssl
@@ -20,8 +21,10 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from bot.microsoft.certificate import self_signed
 
 # A clock skew allowance for the machine running the demo, and a life long enough for a long demo or CI run.
 _VALID_BEFORE_NOW = dt.timedelta(days=1)
@@ -196,29 +199,13 @@ def client_context(ca_file: Path) -> ssl.SSLContext:
 
 
 def make_client_certificate(common_name: str = "phishbot") -> ClientCertificate:
-    """A self-signed RSA 2048 certificate and key, as uploaded to an Entra app registration."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    """A self-signed RSA 2048 certificate and key, as uploaded to an Entra app registration (made the way
+    `phishbot setup microsoft` makes one, valid for the sandbox's shorter life)."""
     not_before, not_after = _validity()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    pem, certificate = self_signed(common_name, not_before=not_before, validity=not_after - not_before)
+    certificate_pem = pem[pem.index(b"-----BEGIN CERTIFICATE-----") :]
     return ClientCertificate(
-        pem=key_pem + certificate_pem,
+        pem=pem,
         certificate_pem=certificate_pem,
-        thumbprint_sha1=certificate.fingerprint(hashes.SHA1()).hex(),  # noqa: S303 -- x5t is SHA-1 by definition
+        thumbprint_sha1=hashlib.sha1(certificate.der).hexdigest(),  # noqa: S324 -- x5t is SHA-1 by definition
     )

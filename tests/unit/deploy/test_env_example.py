@@ -13,7 +13,7 @@ from bot.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[3]
 # Settings the tests and the demo shorten; bot/config.py says they are not part of the environment contract.
-INTERNAL = {"PHISHBOT_SWEEP_SECONDS", "PHISHBOT_SAME_ITEM_GAP_SECONDS"}
+INTERNAL = {"PHISHBOT_SWEEP_SECONDS", "PHISHBOT_SAME_ITEM_GAP_SECONDS", "PHISHBOT_SOCKET_PING_SECONDS"}
 # Read by compose.yaml, not by phishbot.
 COMPOSE_ONLY = ["POSTGRES_PASSWORD", "PHISHBOT_IMAGE"]
 SETTING = re.compile(r"^(#\s?)?([A-Z][A-Z0-9_]*)=(.*)$")

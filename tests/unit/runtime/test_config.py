@@ -50,6 +50,7 @@ def test_defaults_follow_the_contract(env):
     assert settings.poll_give_up == 172800
     assert settings.max_upload_mb == 25
     assert settings.purge_method == "auto"
+    assert settings.socket_connections == 2
     assert settings.responders == [] and settings.intake_channels == [] and settings.auto_block == []
     assert settings.user_reports == "on" and settings.user_reports_poll == 60
     assert SECRET not in repr(settings)
@@ -97,6 +98,9 @@ def test_comma_lists_are_parsed(env):
         ({"PHISHBOT_AUTO_BLOCK": "everything"}, "PHISHBOT_AUTO_BLOCK"),
         ({"PHISHBOT_USER_REPORTS": "yes"}, "PHISHBOT_USER_REPORTS"),
         ({"PHISHBOT_USER_REPORTS_POLL": "0"}, "PHISHBOT_USER_REPORTS_POLL"),
+        ({"PHISHBOT_SOCKET_CONNECTIONS": "0"}, "PHISHBOT_SOCKET_CONNECTIONS"),
+        ({"PHISHBOT_SOCKET_CONNECTIONS": "11"}, "PHISHBOT_SOCKET_CONNECTIONS"),  # Slack allows 10 per app
+        ({"SLACK_APP_TOKEN": "xoxb-" + SECRET}, "SLACK_APP_TOKEN"),
         ({"GRAPH_URL": "http://graph.example"}, "GRAPH_URL"),
         ({"MS_AUTHORITY_HOST": "http://login.example"}, "MS_AUTHORITY_HOST"),
         ({"SLACK_BOT_TOKEN": "xoxp-" + SECRET}, "SLACK_BOT_TOKEN"),
