@@ -88,6 +88,9 @@ class Settings(Endpoints):
         default="auto", alias="PHISHBOT_PURGE_METHOD"
     )
     auto_block: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="PHISHBOT_AUTO_BLOCK")
+    # Messages employees report with Outlook's (or Teams') Report button: listed from Microsoft every poll.
+    user_reports: Literal["on", "off"] = Field(default="on", alias="PHISHBOT_USER_REPORTS")
+    user_reports_poll: int = Field(default=60, gt=0, le=86400, alias="PHISHBOT_USER_REPORTS_POLL")
     # Socket Mode connections each process keeps open (Slack delivers to any live one; at most 10 per app).
     socket_connections: int = Field(default=2, ge=1, le=10, alias="PHISHBOT_SOCKET_CONNECTIONS")
     # The weekly digest: off until a channel is named; the cron expression is read in the digest's time zone.
@@ -132,6 +135,11 @@ class Settings(Endpoints):
             if item not in allowed:
                 raise ValueError(f"{item!r} is not one of {', '.join(sorted(allowed))}")
         return categories
+
+    @field_validator("user_reports", mode="before")
+    @classmethod
+    def _on_off(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("poll_schedule", mode="before")
     @classmethod

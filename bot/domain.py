@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import Any
 
 
@@ -30,6 +31,16 @@ class Door(enum.StrEnum):
     SHORTCUT = "shortcut"  # "Report as phishing" on a Slack message
     EMAIL_APP = "email_app"  # forwarded into an intake channel through Slack's Email app
     MAILBOX = "mailbox"  # picked from the reporter's recent emails in the report modal
+    REPORT_BUTTON = (
+        "report_button"  # Outlook's (or Teams') Report button: a user-reported submission at Microsoft
+    )
+
+
+class SubmissionSource(enum.StrEnum):
+    """Who made a submission at Microsoft (Graph `submissionSource`)."""
+
+    ADMIN = "administrator"  # phishbot sent it
+    USER = "user"  # the employee pressed Report; phishbot follows it and never sends it again
 
 
 class CaseKind(enum.StrEnum):
@@ -226,7 +237,7 @@ class ReportedMessage:
     def dedupe_key(self) -> str:
         original = self.original
         if original.message_id:
-            return "mid:" + original.message_id.strip().strip("<>").lower()
+            return message_id_key(original.message_id)
         return "sha256:" + (original.sha256 or self.sha256)
 
     @property
@@ -254,6 +265,82 @@ class ReportedMessage:
         data["antispam"] = dict(data.get("antispam") or {})
         data["inner"] = cls.from_dict(data["inner"]) if data.get("inner") else None
         return cls(**data)
+
+
+def message_id_key(message_id: str) -> str:
+    """The dedupe key of a message by its Internet-Message-ID, however it was learnt (parsed from the bytes, or
+    read from Microsoft's submission): one case per message, whatever the door."""
+    return "mid:" + message_id.strip().strip("<>").strip().lower()
+
+
+@dataclass(frozen=True)
+class UserReportedEmail:
+    """One email an employee reported with Outlook's (or Teams') Report button, as Microsoft's user-reported
+    submission describes it (`GET .../emailThreats`, source `user`). Every string but `submission_id` and
+    `created_at` was written by the attacker or the reporter's mail client: escape before showing it."""
+
+    submission_id: str
+    created_at: datetime
+    reporter: str  # the employee's address (createdBy.email, else the mailbox it was reported from)
+    mailbox: str  # recipientEmailAddress: whose mailbox holds the message
+    category: str  # what the employee said it is (submissionCategory)
+    internet_message_id: str | None
+    subject: str
+    sender: str
+    sender_ip: str | None
+    received: str | None
+    verdict: Verdict
+
+    @classmethod
+    def from_graph(cls, obj: dict[str, Any]) -> UserReportedEmail | None:
+        """None when the object is not a usable user-reported email (no id or no date: nothing to follow)."""
+        submission_id = str(obj.get("id") or "").strip()
+        created = _graph_datetime(obj.get("createdDateTime"))
+        if not submission_id or created is None:
+            return None
+        created_by = obj.get("createdBy")
+        created_by = created_by if isinstance(created_by, dict) else {}
+        user = created_by.get("user")
+        user = user if isinstance(user, dict) else {}
+        mailbox = str(obj.get("recipientEmailAddress") or "").strip()
+        reporter = str(created_by.get("email") or user.get("email") or mailbox).strip()
+        category = str(obj.get("category") or "")
+        return cls(
+            submission_id=submission_id[:64],
+            created_at=created,
+            reporter=reporter[:320],
+            mailbox=(mailbox or reporter)[:320],
+            category=category if category in {c.value for c in Category} else Category.PHISHING.value,
+            internet_message_id=str(obj["internetMessageId"])[:1000]
+            if obj.get("internetMessageId")
+            else None,
+            subject=str(obj.get("subject") or "")[:1000],
+            sender=_bare_address(str(obj.get("sender") or ""))[:320],
+            sender_ip=str(obj["senderIP"])[:64] if obj.get("senderIP") else None,
+            received=str(obj["receivedDateTime"])[:64] if obj.get("receivedDateTime") else None,
+            verdict=Verdict.from_graph(obj),
+        )
+
+
+def _bare_address(value: str) -> str:
+    """`a@b`, from `a@b` or `Name <a@b>` (how submissions name the sender varies)."""
+    return (parseaddr(value)[1] or value).strip()
+
+
+def _graph_datetime(value: Any) -> datetime | None:
+    """A Graph DateTimeOffset (seven fractional digits, Z) as an aware datetime; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip().replace("Z", "+00:00")
+    head, dot, rest = text.partition(".")
+    if dot:  # Python reads at most six fractional digits
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- what the card shows --------------------------------------------------------------------------------
@@ -335,6 +422,37 @@ class BlockView:
 
 
 @dataclass(frozen=True)
+class CaseReport:
+    """One person's report of a case: who, through which door, when."""
+
+    user_id: str  # a Slack user id, or a stand-in ("mail:…") for an address no Slack user has
+    email: str | None
+    door: str  # a Door value
+    reported_at: datetime
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """A responder's Mark as … and notify of one user-reported submission."""
+
+    category: str  # a Category value
+    requested_by: str
+    state: str  # sending, done, failed
+    at: datetime
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class UserSubmissionView:
+    """An employee's own submission (the Report button) that phishbot follows, and its review."""
+
+    microsoft_id: str
+    reporter: str | None  # the address that reported it
+    reported_at: datetime
+    review: ReviewView | None = None
+
+
+@dataclass(frozen=True)
 class CaseView:
     """A snapshot of one case: the only input of the Block Kit card functions."""
 
@@ -358,6 +476,16 @@ class CaseView:
     network_message_id: str | None = None  # Microsoft's id of the message in this tenant, once hunted
     remediations: tuple[RemediationView, ...] = ()  # purges and restores, oldest first
     blocks: tuple[BlockView, ...] = ()  # blocks, oldest first
+    reports: tuple[CaseReport, ...] = ()  # every report, first first (`reporters` in detail)
+    user_submissions: tuple[UserSubmissionView, ...] = ()  # Report-button submissions, oldest first
+    # phishbot holds the reported bytes (Resubmit and Block send them). A message reported only with the Report
+    # button is known by what Microsoft says of it when the reporter's mailbox cannot be read.
+    has_copy: bool = True
+
+    @property
+    def unreviewed(self) -> tuple[UserSubmissionView, ...]:
+        """The user-reported submissions no Mark as … and notify has reached yet (or one that failed)."""
+        return tuple(s for s in self.user_submissions if s.review is None or s.review.state == "failed")
 
     @property
     def remediation(self) -> RemediationView | None:

@@ -20,14 +20,17 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.handler import RetryHandler
 
+from bot.cases.app_home import AppHome
 from bot.cases.block_list import BlockList
 from bot.cases.intake import Intake
 from bot.cases.remediation import Remediations
 from bot.cases.remediation_runner import RemediationRunner
 from bot.cases.reporter_requests import ReporterRequests
 from bot.cases.responder_actions import CaseActions
+from bot.cases.reviews import Reviews
 from bot.cases.submissions import FollowUp
 from bot.cases.sweep import Sweep, periodic_steps
+from bot.cases.user_reports import UserReportFollower
 from bot.config import Endpoints, Settings
 from bot.microsoft import GraphClient, ReporterMailboxes
 from bot.runtime.clock import Clock, SystemClock
@@ -62,6 +65,9 @@ class Services:
     remediations: Remediations
     block_list: BlockList
     reporter_requests: ReporterRequests
+    user_reports: UserReportFollower
+    reviews: Reviews
+    app_home: AppHome
     clock: Clock
     sweep: Sweep
 
@@ -168,6 +174,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         http=http,
         max_bytes=settings.max_upload_mb * 1024 * 1024,
     )
+    mailboxes = ReporterMailboxes(graph, max_bytes=files.max_bytes, clock=clock.monotonic)
     intake = Intake(
         cases=store.cases,
         reporters=store.reporters,
@@ -177,9 +184,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         files=files,
         intake_channels=frozenset(settings.intake_channels),
         directory=directory,
-        mailboxes=ReporterMailboxes(
-            graph, max_bytes=settings.max_upload_mb * 1024 * 1024, clock=clock.monotonic
-        ),
+        mailboxes=mailboxes,
         max_upload_mb=settings.max_upload_mb,
         metrics=metrics,
     )
@@ -236,7 +241,38 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         intake=intake,
         submit=handover.submit,
     )
-    sweep = Sweep(periodic_steps(follow_up, remediation_runner, block_list), clock=clock, stopping=stopping)
+    user_reports = UserReportFollower(
+        user_reports=store.user_reports,
+        cases=store.cases,
+        graph=graph,
+        mailboxes=mailboxes,
+        directory=directory,
+        notifier=notifier,
+        enabled=settings.user_reports == "on",
+        poll_seconds=settings.user_reports_poll,
+        poll_schedule=settings.poll_schedule,
+        max_bytes=files.max_bytes,
+        metrics=metrics,
+        stopping=stopping,
+        clock=clock,
+    )
+    reviews = Reviews(
+        user_reports=store.user_reports,
+        cases=store.cases,
+        audit=store.audit,
+        graph=graph,
+        notifier=notifier,
+        directory=directory,
+        slack=slack,
+    )
+    app_home = AppHome(
+        homes=store.app_homes, authorizer=authorizer, directory=directory, slack=slack, clock=clock
+    )
+    sweep = Sweep(
+        periodic_steps(follow_up, remediation_runner, block_list, user_reports, app_home),
+        clock=clock,
+        stopping=stopping,
+    )
     return Services(
         settings=settings,
         database=store.database,
@@ -255,6 +291,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         remediations=remediations,
         block_list=block_list,
         reporter_requests=reporter_requests,
+        user_reports=user_reports,
+        reviews=reviews,
+        app_home=app_home,
         clock=clock,
         sweep=sweep,
     )

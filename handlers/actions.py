@@ -1,12 +1,13 @@
 """Buttons on the case card and on the resubmit choice. Each acks, then goes through CaseActions.run, which
-authorizes the clicker on the server and audits the attempt. Purge and Block open a modal (views.py takes its
-submission, through CaseActions.run again)."""
+authorizes the clicker on the server and audits the attempt. Purge, Block and Mark as … and notify open a modal
+(views.py takes its submission, through CaseActions.run again). The App Home's button opens the report form."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bot.slack import cards
 from bot.slack.contract import ActionId
 from handlers.binding import Reply, with_services
 
@@ -29,6 +30,8 @@ def register(app: App, services: Services) -> None:
         (ActionId.WHO_CLICKED, on_who_clicked_clicked),
         (ActionId.PURGE, on_purge_clicked),
         (ActionId.BLOCK, on_block_clicked),
+        (ActionId.REVIEW, on_review_clicked),
+        (ActionId.HOME_REPORT, on_home_report_clicked),
     ):
         app.action(action_id)(with_services(listener, services))
 
@@ -71,24 +74,48 @@ def on_who_clicked_clicked(
 
 def on_purge_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
     ack()
-    # Purge opens a modal first: the click's trigger_id lives three seconds.
-    trigger_id = body.get("trigger_id") or ""
-
-    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
-        services.remediations.open_purge_modal(user_id, case_id, trigger_id, reply)
-
-    _hand_over(services, ActionId.PURGE, body, action, respond, open_modal)
+    _open_modal(services, ActionId.PURGE, body, action, respond, services.remediations.open_purge_modal)
 
 
 def on_block_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
     ack()
-    # Block opens a modal first: the click's trigger_id lives three seconds.
+    _open_modal(services, ActionId.BLOCK, body, action, respond, services.block_list.open_modal)
+
+
+def on_review_clicked(ack: Ack, body: dict, action: dict, respond: Respond, *, services: Services) -> None:
+    ack()
+    _open_modal(services, ActionId.REVIEW, body, action, respond, services.reviews.open_modal)
+
+
+def on_home_report_clicked(ack: Ack, body: dict, *, services: Services) -> None:
+    ack()
+    user_id = body["user"]["id"]
+
+    def tell(text: str) -> None:
+        services.notifier.direct_message(user_id, *cards.notice(text))
+
+    # Not handed to the worker pool: the trigger expires in 3 s, so the form opens in this thread.
+    services.reporter_requests.open_report_form(user_id, None, body.get("trigger_id") or "", tell)
+
+
+def _open_modal(
+    services: Services,
+    action_id: ActionId,
+    body: dict,
+    action: dict,
+    respond: Respond,
+    opener: Callable[[str, int, str, Reply], None],
+) -> None:
+    """A button that opens a modal first (Purge, Block, Mark as): the click's trigger_id lives three seconds."""
     trigger_id = body.get("trigger_id") or ""
-
-    def open_modal(user_id: str, case_id: int, reply: Reply) -> None:
-        services.block_list.open_modal(user_id, case_id, trigger_id, reply)
-
-    _hand_over(services, ActionId.BLOCK, body, action, respond, open_modal)
+    _hand_over(
+        services,
+        action_id,
+        body,
+        action,
+        respond,
+        lambda user_id, case_id, reply: opener(user_id, case_id, trigger_id, reply),
+    )
 
 
 def _hand_over(

@@ -1,10 +1,12 @@
 """The report modal (callback_id report.submit): one of my recent emails, an .eml/.msg upload, or a link. Checks
 what it can without I/O before ack, so the person sees field errors in the form; the report is made after ack.
-The Purge and Block confirmations (purge.submit, block.submit) ack at once and go through CaseActions.run."""
+The Purge, Block and Mark as … and notify confirmations (purge.submit, block.submit, review.submit) ack at once and
+go through CaseActions.run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bot.cases.intake import Reporter
@@ -23,6 +25,7 @@ def register(app: App, services: Services) -> None:
     app.view(ModalCallback.REPORT)(with_services(on_report_submitted, services))
     app.view(ModalCallback.PURGE)(with_services(on_purge_submitted, services))
     app.view(ModalCallback.BLOCK)(with_services(on_block_submitted, services))
+    app.view(ModalCallback.REVIEW)(with_services(on_review_submitted, services))
 
 
 def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
@@ -49,30 +52,55 @@ def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services)
 def on_purge_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
     ack()
     form = cards.read_purge_modal(view)
-    user_id = body["user"]["id"]
-    reply = _reply_in_soc(services, user_id)
-    services.handover.submit(
-        services.actions.run,
+    _confirmed(
+        services,
         ModalCallback.PURGE,
-        user_id,
+        body,
         form.case_id,
-        reply,
-        lambda case_id: services.remediations.purge(user_id, case_id, form.scope, form.action, reply),
+        lambda user_id, case_id, reply: services.remediations.purge(
+            user_id, case_id, form.scope, form.action, reply
+        ),
     )
 
 
 def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
     ack()
     form = cards.read_block_modal(view)
+    _confirmed(
+        services,
+        ModalCallback.BLOCK,
+        body,
+        form.case_id,
+        lambda user_id, case_id, reply: services.block_list.block(
+            user_id, case_id, form.expires_days, form.note, reply
+        ),
+    )
+
+
+def on_review_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
+    ack()
+    form = cards.read_review_modal(view)
+    _confirmed(
+        services,
+        ModalCallback.REVIEW,
+        body,
+        form.case_id,
+        lambda user_id, case_id, reply: services.reviews.review(user_id, case_id, form.category, reply),
+    )
+
+
+def _confirmed(
+    services: Services,
+    callback: ModalCallback,
+    body: dict,
+    case_id: int | None,
+    work: Callable[[str, int, Reply], None],
+) -> None:
+    """After the ack: CaseActions.run judges the submitter again and audits, then `work` runs on the pool."""
     user_id = body["user"]["id"]
     reply = _reply_in_soc(services, user_id)
     services.handover.submit(
-        services.actions.run,
-        ModalCallback.BLOCK,
-        user_id,
-        form.case_id,
-        reply,
-        lambda case_id: services.block_list.block(user_id, case_id, form.expires_days, form.note, reply),
+        services.actions.run, callback, user_id, case_id, reply, lambda case: work(user_id, case, reply)
     )
 
 

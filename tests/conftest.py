@@ -222,10 +222,12 @@ def clock():
 
 
 @pytest.fixture
-def graph(tls, clock):
+def graph_tenant(tls, clock):
+    """The Graph emulator, and the Report button of its tenant's mail clients (as every Microsoft 365 tenant has)."""
     from graph_schema import validate_graph_request
 
     from bot.sandbox.graph_emulator import GraphEmulator
+    from bot.sandbox.user_reports import ReportButton
 
     emulator = GraphEmulator(
         tls,
@@ -234,10 +236,22 @@ def graph(tls, clock):
         client_secret=CLIENT_SECRET,
         clock=clock.monotonic,
     ).start()
-    yield emulator
+    button = ReportButton().attach(emulator)
+    yield emulator, button
     emulator.stop()
     ISSUED_TOKENS.update(emulator.issued_tokens)
     assert emulator.validation_errors == [], "requests that do not match the Graph schema were sent"
+
+
+@pytest.fixture
+def graph(graph_tenant):
+    return graph_tenant[0]
+
+
+@pytest.fixture
+def report_button(graph_tenant):
+    """Employees press Report in Outlook: `report_button.press(mailbox, mime)` (bot.sandbox.user_reports)."""
+    return graph_tenant[1]
 
 
 @pytest.fixture

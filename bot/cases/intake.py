@@ -14,7 +14,6 @@ lost.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from bot.runtime.logs import case_context
 from bot.runtime.metrics import Metrics
 from bot.slack import cards
 from bot.slack import i18n as messages
-from bot.slack.directory import SlackDirectory, is_slack_user
+from bot.slack.directory import SlackDirectory, is_slack_user, stand_in_id
 from bot.slack.errors import ReportProblem, explain
 from bot.slack.files import SlackFiles
 from bot.slack.notifier import SlackNotifier
@@ -354,7 +353,7 @@ class Intake:
         elif forwarder_id is not None:
             reporter = Reporter(user_id=forwarder_id, channel_id=channel_id)
         else:
-            reporter = Reporter(user_id=_unmatched_reporter_id(forwarder), channel_id=channel_id)
+            reporter = Reporter(user_id=stand_in_id(forwarder), channel_id=channel_id)
             if channel_id:
                 self._notifier.channel_notice(
                     channel_id,
@@ -547,11 +546,6 @@ def _first_address(addresses: Any) -> str:
             if "@" in address and len(address) <= 320 and not re.search(r"[\s<>,;]", address):
                 return address
     return ""
-
-
-def _unmatched_reporter_id(address: str) -> str:
-    """A reporter id for a sender no Slack user has: not a Slack id (nobody is messaged), stable per address."""
-    return "mail:" + hashlib.sha256(address.encode()).hexdigest()[:16]
 
 
 def _parse_reason(exc: ParseError) -> messages.Phrase:

@@ -155,7 +155,8 @@ class FollowUp:
             log.warning("case %s: the email has no Message-ID to look for; sending it again", work.case_id)
             return None
         for made in self._graph.submissions_created_since(kind, work.queued_at - CLOCK_SKEW):
-            if str(made.get("id") or "") in work.known_ids:
+            # An employee's own (the Report button's) is not phishbot's, whatever message and mailbox it names.
+            if str(made.get("id") or "") in work.known_ids or made.get("source") == "user":
                 continue
             if kind == "url":
                 if str(made.get("webUrl") or "").strip() == (work.url or "").strip():

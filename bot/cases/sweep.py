@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from bot.cases.app_home import AppHome
 from bot.cases.block_list import BlockList
 from bot.cases.remediation_runner import RemediationRunner
 from bot.cases.submissions import FollowUp
+from bot.cases.user_reports import UserReportFollower
 from bot.runtime.clock import Clock
 from bot.runtime.lifecycle import Stopping
 
@@ -46,11 +48,16 @@ def whole(name: str, run: Callable[[datetime], object]) -> Step[datetime]:
 
 
 def periodic_steps(
-    follow_up: FollowUp, remediations: RemediationRunner, block_list: BlockList
+    follow_up: FollowUp,
+    remediations: RemediationRunner,
+    block_list: BlockList,
+    user_reports: UserReportFollower,
+    app_home: AppHome,
 ) -> list[Step[Any]]:
     """Every round, in order: Microsoft's answers first, so the cards drawn at the end show them."""
     return [
         Step("sends due", follow_up.due_sends, follow_up.send),
+        Step("user reports", user_reports.due, user_reports.poll, hand_back=user_reports.hand_back),
         whole("verdict checks", follow_up.check_due),
         Step("remediations to carry on", remediations.due, remediations.run),
         Step(
@@ -64,6 +71,7 @@ def periodic_steps(
         whole("block results", block_list.check_due),
         Step("card redraws", follow_up.cards_to_redraw, follow_up.redraw_card),
         Step("outcome messages", follow_up.untold_cases, follow_up.tell_outcome),
+        Step("app homes", app_home.stale, app_home.publish),
     ]
 
 

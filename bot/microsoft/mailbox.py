@@ -1,9 +1,11 @@
 """The reporter's own mailbox, through Microsoft Graph (application permission Mail.Read): their recent emails
-for the report modal, one of them as MIME, and the original of an email they forwarded inline.
+for the report modal, one of them as MIME, the original of an email they forwarded inline, and the originals of
+messages reported with Outlook's Report button (found by Internet-Message-ID).
 
 Mail.Read is optional. When Graph answers 403 for it, phishbot remembers that for an hour and offers neither
-the recent-emails choice nor the search for originals (a forward is then submitted as it arrived); after an
-hour it asks again, so granting the permission takes effect without a restart.
+the recent-emails choice nor the search for originals (a forward is then submitted as it arrived, a
+Report-button card shows what Microsoft's submission says); after an hour it asks again, so granting the
+permission takes effect without a restart.
 """
 
 from __future__ import annotations
@@ -11,15 +13,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from bot.email import ForwardedOriginal, is_outlook_msg, looks_like_email
 from bot.microsoft.errors import GraphError
 from bot.microsoft.graph import GraphClient
-from bot.microsoft.outlook import MailboxMessage
+from bot.microsoft.outlook import MAIL_READ_PERMISSION, MailboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +63,20 @@ class ReporterMailboxes:
             return work()
         except GraphError as exc:
             if exc.status == 403:
-                with self._lock:
-                    self._denied_until = self._clock() + self._forget_after
-                log.warning(
-                    "Graph refused mailbox access (%s); the recent-emails choice and the search for forwarded "
-                    "originals are off for %d min. Grant the application permission Mail.Read to use them.",
-                    exc.code or "403",
-                    int(self._forget_after // 60),
-                )
-                raise MailAccessDenied(str(exc)) from None
+                self._refused(exc)
             raise
+
+    def _refused(self, exc: GraphError) -> NoReturn:
+        with self._lock:
+            self._denied_until = self._clock() + self._forget_after
+        log.warning(
+            "Graph refused mailbox access (%s); the recent-emails choice, the search for forwarded originals and "
+            "reading the originals of Report-button reports are off for %d min. Grant the application permission "
+            "Mail.Read to use them.",
+            exc.code or "403",
+            int(self._forget_after // 60),
+        )
+        raise MailAccessDenied(str(exc)) from None
 
     def recent(self, mailbox: str, count: int = 15) -> list[MailboxMessage]:
         """The newest emails the person received. Raises MailAccessDenied or GraphError."""
@@ -79,6 +85,32 @@ class ReporterMailboxes:
     def mime(self, mailbox: str, message_id: str) -> bytes:
         """One message of the person's mailbox as MIME. Raises MailAccessDenied or GraphError."""
         return self._call(lambda: self._graph.message_mime(mailbox, message_id, max_bytes=self._max_bytes))
+
+    def originals(self, wanted: Sequence[tuple[str, str, str]]) -> dict[str, bytes]:
+        """For each (key, mailbox, Internet-Message-ID): the message's MIME from that mailbox, where it is found
+        (messages reported with the Report button, read back for the card). The look-ups go 20 to a ``$batch``;
+        a key missing from the answer was not found or not readable (MailAccessDenied: none can be read)."""
+        if not wanted:
+            return {}
+        found = self._call(lambda: self._graph.find_mailbox_messages(wanted, permission=MAIL_READ_PERMISSION))
+        if any(isinstance(answer, GraphError) and answer.status == 403 for answer in found.values()):
+            self._refused(next(a for a in found.values() if isinstance(a, GraphError)))
+        mailboxes = {key: mailbox for key, mailbox, _ in wanted}
+        originals: dict[str, bytes] = {}
+        for key, answer in found.items():
+            if isinstance(answer, GraphError):
+                log.info("an original was not looked up in its mailbox: %s", answer)
+                continue
+            if not answer:
+                continue
+            try:
+                raw = self.mime(mailboxes[key], str(answer[0]["id"]))
+            except GraphError as exc:
+                log.info("an original was found but not read from its mailbox: %s", exc)
+                continue
+            if looks_like_email(raw) or is_outlook_msg(raw):
+                originals[key] = raw
+        return originals
 
     def find_original(self, mailbox: str, forwarded: ForwardedOriginal) -> bytes | None:
         """The MIME of the message a forward's header block describes, from the forwarder's mailbox; None when

@@ -44,10 +44,11 @@ class OutlookMail:
     _transport: GraphTransport
 
     def find_mailbox_messages(
-        self, wanted: Sequence[tuple[str, str, str]]
+        self, wanted: Sequence[tuple[str, str, str]], *, permission: str = _MAIL_PERMISSION
     ) -> dict[str, list[dict] | GraphError]:
         """For each (key, mailbox, Internet-Message-ID): the messages with that id in the mailbox (whole mailbox,
-        Deleted Items included), in ``$batch`` envelopes with at most four requests per mailbox."""
+        Deleted Items included), in ``$batch`` envelopes with at most four requests per mailbox. `permission` is
+        the one a refusal names (finding to purge needs Mail.ReadWrite; finding to read, Mail.Read)."""
         calls = []
         for key, mailbox, internet_message_id in wanted:
             query = f"$filter={quote('internetMessageId eq ' + odata_string(internet_message_id), safe='')}"
@@ -62,7 +63,7 @@ class OutlookMail:
                 )
             )
         answers = self._transport.batch(
-            calls, permission=_MAIL_PERMISSION, per_group=OUTLOOK_CONCURRENCY_PER_MAILBOX
+            calls, permission=permission, per_group=OUTLOOK_CONCURRENCY_PER_MAILBOX
         )
         found: dict[str, list[dict] | GraphError] = {}
         for key, answer in answers.items():

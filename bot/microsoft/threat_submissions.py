@@ -1,5 +1,7 @@
 """Threat submissions (``/beta/security/threatSubmission``): sending an email, a URL or a file to Microsoft
-for analysis, and reading the verdicts back, one by one or 20 to a ``$batch``.
+for analysis, and reading the verdicts back, one by one or 20 to a ``$batch``; listing the submissions employees
+made with Outlook's Report button (`source eq 'user'`), reviewing them (Mark as … and notify), and the
+organisation's user-reported settings.
 
 The Tenant Allow/Block List is reached through here too: Graph's only way to block what a phish carries is an
 email submission with a ``tenantAllowOrBlockListAction`` (`submit_email(block_until=...)`).
@@ -17,6 +19,12 @@ from bot.microsoft.errors import MAX_TEXT, GraphError
 from bot.microsoft.transport import PREFER_UNKNOWN_ENUMS, GraphTransport, path_segment
 
 SUBMISSION_CATEGORIES = frozenset({"phishing", "malware", "spam", "notJunk"})
+# `review` takes its own words for the categories: "The email is being reported as notSpam, junk, phishing,
+# malware. Case insensitive." (learn.microsoft.com/graph/api/security-emailthreatsubmission-review, beta).
+REVIEW_CATEGORIES = {"phishing": "phishing", "malware": "malware", "spam": "junk", "notJunk": "notSpam"}
+# A page of a listing: Graph documents `$top` for threat submissions without a maximum; 100 is what the docs'
+# examples of other security lists use.
+PAGE_SIZE = 100
 
 _THREAT_SUBMISSION = "/security/threatSubmission"
 _COLLECTIONS = {"email": "emailThreats", "url": "urlThreats", "file": "fileThreats"}
@@ -94,18 +102,48 @@ class ThreatSubmissions:
         return self._transport.send("GET", path, label=label, permission=_READ_PERMISSION)
 
     def submissions_created_since(
-        self, kind: str, since: datetime, *, max_pages: int = 5, page_size: int = 100
+        self, kind: str, since: datetime, *, max_pages: int = 5, page_size: int = PAGE_SIZE
     ) -> list[dict]:
         """Submissions of `kind` created at or after `since` (the documented `createdDateTime ge` filter), at most
         `max_pages` pages: where to look for what a send whose answer never arrived may have created."""
+        found, _ = self._list(kind, f"createdDateTime ge {_odata_time(since)}", max_pages, page_size)
+        return found
+
+    def user_reported_since(
+        self, since: datetime, *, max_pages: int = 50, page_size: int = PAGE_SIZE
+    ) -> tuple[list[dict], bool]:
+        """The email submissions employees made themselves (the Report button: `source eq 'user'`) created at or
+        after `since`, and whether that is all of them (False: `max_pages` pages were read and more remain)."""
+        wanted = f"source eq 'user' and createdDateTime ge {_odata_time(since)}"
+        return self._list("email", wanted, max_pages, page_size)
+
+    def _list(self, kind: str, odata_filter: str, max_pages: int, page_size: int) -> tuple[list[dict], bool]:
         path = f"/beta{_THREAT_SUBMISSION}/{_collection(kind)}"
-        params = {
-            "$filter": f"createdDateTime ge {since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}",
-            "$top": str(page_size),
-        }
-        return self._transport.collect(
+        params = {"$filter": odata_filter, "$top": str(page_size)}
+        return self._transport.collect_pages(
             path, params, label=f"GET {path}", permission=_READ_PERMISSION, max_pages=max_pages
         )
+
+    def review_submission(self, submission_id: str, category: str) -> None:
+        """Mark an employee's own submission as `category` (a submissionCategory: phishing, malware, spam,
+        notJunk), as the Defender portal's "Mark as and notify" does: Microsoft tells the reporter. Answers 204."""
+        if category not in REVIEW_CATEGORIES:
+            raise ValueError(f"category must be one of {sorted(REVIEW_CATEGORIES)}, not {category!r}")
+        path = f"/beta{_THREAT_SUBMISSION}/emailThreats/{path_segment(submission_id)}/review"
+        self._transport.send(
+            "POST",
+            path,
+            json={"category": REVIEW_CATEGORIES[category]},
+            label=f"POST /beta{_THREAT_SUBMISSION}/emailThreats/{{id}}/review",
+            permission=_SUBMIT_PERMISSION,
+        )
+
+    def user_reported_settings(self) -> dict | None:
+        """The organisation's user-reported settings (what the Report button does with a report), or None when
+        it has none."""
+        path = f"/beta{_THREAT_SUBMISSION}/emailThreatSubmissionPolicies"
+        page = self._transport.send("GET", path, label=f"GET {path}", permission=_READ_PERMISSION)
+        return next((item for item in page.get("value") or [] if isinstance(item, dict)), None)
 
     def read_submissions(self, refs: Sequence[tuple[str, str]]) -> dict[str, dict | GraphError]:
         """Read many submissions with ``POST /beta/$batch``, at most 20 per request.
@@ -138,6 +176,11 @@ class ThreatSubmissions:
         self._transport.send(
             "GET", path, params={"$top": "1"}, label=f"GET {path}", permission=_READ_PERMISSION
         )
+
+
+def _odata_time(moment: datetime) -> str:
+    """A DateTimeOffset literal for $filter (unquoted, UTC, whole seconds as the docs write it)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _category(category: str) -> str:

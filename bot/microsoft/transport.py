@@ -184,6 +184,18 @@ class GraphTransport:
         max_pages: int = 5,
     ) -> list[dict]:
         """The items of a Graph list, page after page (`@odata.nextLink`), at most `max_pages` pages."""
+        return self.collect_pages(path, params, label=label, permission=permission, max_pages=max_pages)[0]
+
+    def collect_pages(
+        self,
+        path: str,
+        params: dict[str, str] | None = None,
+        *,
+        label: str,
+        permission: str | None = None,
+        max_pages: int = 5,
+    ) -> tuple[list[dict], bool]:
+        """`collect`, and whether that is the whole list (False: `max_pages` pages were read and more remain)."""
         found: list[dict] = []
         query = dict(params or {})
         for _ in range(max_pages):
@@ -191,9 +203,9 @@ class GraphTransport:
             found.extend(item for item in page.get("value") or [] if isinstance(item, dict))
             following = _next_page(page, query)
             if following is None:
-                break
+                return found, True
             query = following
-        return found
+        return found, False
 
     def batch(
         self,

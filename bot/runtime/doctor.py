@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.microsoft import GraphClient
 
 OK, FAIL, OFF = "✓", "✗", "!"
 
@@ -295,6 +299,78 @@ class Doctor:
                         str(exc),
                         "check GRAPH_URL, HTTPS_PROXY / SSL_CERT_FILE and the network path to Graph",
                     )
+                    return
+            self.user_reports(graph)
+
+    def user_reports(self, graph: GraphClient) -> None:
+        """Whether messages reported with the Report button can be followed, and whether the organisation's
+        user-reported settings send them to Microsoft (else they have no Microsoft result to show)."""
+        from bot.microsoft import GraphError
+
+        name = "Feature: user reports"
+        if self.settings.user_reports == "off":
+            self.add(
+                name,
+                OFF,
+                "PHISHBOT_USER_REPORTS=off: messages reported with Outlook's Report button are not followed",
+                "set PHISHBOT_USER_REPORTS=on",
+            )
+            return
+        try:
+            graph.user_reported_since(datetime.now(UTC) - timedelta(days=1), max_pages=1, page_size=1)
+        except GraphError as exc:
+            if exc.status == 403:
+                self.add(
+                    name,
+                    OFF,
+                    "off: Microsoft refused the list of user-reported submissions (needs ThreatSubmission.Read.All"
+                    " or ThreatSubmission.ReadWrite.All); the running bot asks again every hour",
+                    CONSENT_FIX.format(roles="ThreatSubmission.Read.All"),
+                )
+            else:
+                self.add(
+                    name,
+                    OFF,
+                    f"off: the list of user-reported submissions failed: {exc}",
+                    "run the doctor again",
+                )
+            return
+        every = self.settings.user_reports_poll
+        self.add(
+            name, OK, f"messages reported with the Report button are listed every {every} s and become cards"
+        )
+        self._user_reported_settings(graph)
+
+    def _user_reported_settings(self, graph: GraphClient) -> None:
+        from bot.microsoft import GraphError
+
+        name = "User-reported settings"
+        fix = (
+            "Microsoft Defender portal → Settings → Email & collaboration → User reported settings: send the reported"
+            " messages to 'Microsoft and my reporting mailbox'"
+        )
+        try:
+            policy = graph.user_reported_settings()
+        except GraphError as exc:
+            reason = "needs ThreatSubmission.Read.All" if exc.status == 403 else str(exc)
+            self.add(name, OFF, f"not read ({reason}): whether Microsoft analyses user reports is unknown")
+            return
+        if policy is None:
+            self.add(name, OFF, "none found: Microsoft's defaults apply", fix)
+        elif policy.get("isReportToMicrosoftEnabled") is True:
+            self.add(
+                name,
+                OK,
+                "reports go to Microsoft: each card shows Microsoft's analysis of the employee's report",
+            )
+        else:
+            self.add(
+                name,
+                OFF,
+                "reports do not go to Microsoft (reporting mailbox only): their cards show no Microsoft result until"
+                " a responder resubmits",
+                fix,
+            )
 
     def permissions(self, roles: frozenset[str]) -> None:
         def has(feature: Feature) -> bool:

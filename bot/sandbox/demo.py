@@ -19,9 +19,10 @@ from bot.domain import CaseStatus
 from bot.runtime.process import Runtime
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import PostedMessage, SlackEmulator
-from bot.sandbox.terminal import render_message
+from bot.sandbox.terminal import render_message, render_view
 from bot.sandbox.tls import make_tls
-from bot.slack.contract import ActionId
+from bot.sandbox.user_reports import ReportButton
+from bot.slack.contract import ActionId, ModalCallback
 
 SOC_CHANNEL = "C0SOC0001"
 INTAKE_CHANNEL = "C0INTAKE01"
@@ -51,6 +52,11 @@ class Narrator:
             print(f"  │ {line}", flush=True)
         print("  └─", flush=True)
 
+    def show_view(self, who: str, view: dict) -> None:
+        print(f"  {who}", flush=True)
+        for line in render_view(view, color=self._color).splitlines():
+            print(f"  {line}", flush=True)
+
 
 def run_demo(*, verdict_after: float = 4.0, color: bool = False) -> int:
     logging.basicConfig(level=logging.WARNING, format="  (bot log) %(levelname)s %(name)s: %(message)s")
@@ -60,6 +66,7 @@ def run_demo(*, verdict_after: float = 4.0, color: bool = False) -> int:
         workdir = Path(tmp)
         tls = make_tls(workdir / "tls")
         graph = GraphEmulator(tls, verdict_after=verdict_after).start()
+        button = ReportButton().attach(graph)
         slack = SlackEmulator().start()
         runtime: Runtime | None = None
         try:
@@ -84,12 +91,14 @@ def run_demo(*, verdict_after: float = 4.0, color: bool = False) -> int:
                 SSL_CERT_FILE=str(tls.ca_file),
                 HTTPS_PROXY=None,
                 PHISHBOT_SWEEP_SECONDS=0.5,
+                PHISHBOT_USER_REPORTS_POLL=2,
             )
             say.step("Starting phishbot (HTTP mode) against the Slack and Microsoft Graph emulators")
             runtime = Runtime(settings, host="127.0.0.1").start()
             slack.app_url = f"http://127.0.0.1:{runtime.port}/slack/events"
             print(f"  bot: {slack.app_url}   graph: {graph.base_url}   slack: {slack.api_url}")
             _story(say, slack, graph, runtime)
+            _report_button(say, slack, button, runtime)
         except _DemoFailed as failure:
             say.step(f"The demo did not finish: {failure}")
             return 1
@@ -99,10 +108,11 @@ def run_demo(*, verdict_after: float = 4.0, color: bool = False) -> int:
             slack.stop()
             graph.stop()
     outer = [r for r in graph.requests if not r.in_batch]
-    batches = [r for r in outer if r.path.endswith("/$batch")]
+    batches = [r for r in outer if r.path == "/beta/$batch"]
+    checks = [r for r in graph.batch_requests() if r.path.startswith("/beta/")]
     say.step(
         f"Done in {time.monotonic() - started:.1f} s. HTTP requests to Microsoft: {len(outer)}"
-        f" ({len(batches)} of them $batch verdict reads carrying {len(graph.batch_requests())} checks)."
+        f" ({len(batches)} of them $batch verdict reads carrying {len(checks)} checks)."
     )
     return 0
 
@@ -211,3 +221,56 @@ def _headline(message: PostedMessage) -> str:
 
 if __name__ == "__main__":
     sys.exit(run_demo())
+
+
+def _report_button(say: Narrator, slack: SlackEmulator, button: ReportButton, runtime: Runtime) -> None:
+    """Outlook's Report button: a message an employee reports there arrives as a card, and a responder marks it and
+    notifies them; then a reporter's Home tab."""
+    assert runtime.services is not None, "the runtime has started"
+    raw = (resources.files("bot.sandbox") / "samples" / "invoice-malware.eml").read_bytes()
+    cards = len(slack.messages(SOC_CHANNEL))
+    say.step("Bob presses Report in Outlook on an overdue-invoice email (no Slack involved)")
+    submission_id = button.press("bob@contoso.example", raw)
+    print(
+        f"  Microsoft keeps it as a user-reported submission ({submission_id}); phishbot lists those every 2 s."
+    )
+    card = _wait(slack, lambda: slack.messages(SOC_CHANNEL)[cards:], "the Report button's card")[0]
+    say.show("#security-ops: the Outlook report's card (Bob mentioned: Slack knows his address)", card)
+    store = runtime.services.store
+    case_id = store.reporters.cases_reported_by(SECOND_REPORTER)[0].case_id
+    _wait(
+        slack, lambda: store.cases.case_view(case_id).status in FINISHED, "Microsoft's result of Bob's report"
+    )
+    ts = card.ts
+
+    def edited() -> PostedMessage | None:
+        current = next(m for m in slack.messages(SOC_CHANNEL) if m.ts == ts)
+        return current if "analysing" not in current.text.lower() else None
+
+    card = _wait(slack, edited, "the card's verdict")
+    print(f"  card edited with Microsoft's result of Bob's own submission: {_headline(card)}")
+
+    say.step("Sam clicks Mark as… and notify: Microsoft's verdict is preselected")
+    slack.click(RESPONDER, ActionId.REVIEW, str(case_id), card)
+
+    def modal() -> dict | None:
+        entries = [e for e in list(slack.views.values()) if e["user"] == RESPONDER and e["open"]]
+        return next((e["view"] for e in entries if e["view"]["callback_id"] == ModalCallback.REVIEW), None)
+
+    view = _wait(slack, modal, "the Mark as modal")
+    say.show_view("what Sam sees", view)
+    chosen = next(b for b in view["blocks"] if b.get("block_id") == "category")["element"]["initial_option"]
+    slack.submit_view(RESPONDER, view["id"], slack.state_values(view["id"], {"category": chosen["value"]}))
+    _wait(slack, lambda: button.reviews, "the review at Microsoft")
+    print(
+        f"  Microsoft got review {button.reviews[-1]}: it notifies Bob, as the Defender portal's Mark as and notify."
+    )
+    dm = _wait(
+        slack, lambda: [m for m in slack.dms(SECOND_REPORTER) if "reviewed" in m.text], "Bob's message"
+    )[-1]
+    say.show("DM to Bob", dm)
+
+    say.step("Alice opens phishbot's Home tab")
+    slack.open_app_home(REPORTER)
+    home = _wait(slack, lambda: slack.homes.get(REPORTER), "Alice's Home tab")
+    say.show_view("Alice's Home tab", {**home, "title": {"type": "plain_text", "text": "phishbot · Home"}})

@@ -38,6 +38,9 @@ Behaviour worth knowing when writing a client against it:
   on `tenant_block_list` already (earlier blocks fill it; a test may seed it).
 * **Defender for purges** (advanced hunting, `analyzedEmails/remediate`, the mailbox API by Internet-Message-ID)
   lives in `bot.sandbox.defender`: `DefenderTenant().attach(emulator)` adds those routes.
+* **Employees' own reports** (the Report button: user-reported submissions, `review`, the user-reported settings)
+  live in `bot.sandbox.user_reports`: `ReportButton().attach(emulator)`; they are kept with the others
+  (`store_submission`), so the list, get and `$batch` above serve them.
 * **Errors** have Graph's shape `{"error": {"code", "message", "innerError"}}`; unknown paths answer 400 (as Graph
   does for an unknown segment), unknown ids 404 `ResourceNotFound`, a missing or expired token 401
   `InvalidAuthenticationToken`. Timestamps have seven fractional digits, like Graph's.
@@ -584,6 +587,18 @@ def _read_email_facts(raw: bytes) -> _EmailFacts:
         pass
     facts.text = "\n".join(texts)
     return facts
+
+
+def email_headline(raw: bytes) -> dict[str, str | None]:
+    """What a submission object says of an .eml: its Internet-Message-ID, subject, sender and date (Graph's
+    `internetMessageId`, `subject`, `sender`, `receivedDateTime`)."""
+    facts = _read_email_facts(raw)
+    return {
+        "internetMessageId": facts.internet_message_id,
+        "subject": facts.subject,
+        "sender": facts.sender,
+        "receivedDateTime": facts.received,
+    }
 
 
 def _url_hosts(text: str) -> list[str]:
@@ -1600,6 +1615,18 @@ class GraphEmulator:
             obj["webUrl"] = body["webUrl"]
         else:
             obj["fileName"] = body["fileName"]
+        view = self.store_submission(kind, obj, result, extras)
+        reply = _Reply(201, self._present(view, include_unknown))
+        if include_unknown:
+            reply.headers["Preference-Applied"] = PREFER_UNKNOWN_MEMBERS
+        return reply
+
+    def store_submission(
+        self, kind: str, obj: dict[str, Any], result: dict[str, Any], extras: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep a submission (`obj` with its `id`) that reaches its verdict (`result`, top-level `extras`)
+        `verdict_after` seconds from now; returns it as Graph shows it now. Other sandbox modules add submissions
+        made elsewhere (an employee's Report button) through here."""
         with self._lock:
             self._sequence += 1
             submission = _Submission(
@@ -1610,12 +1637,20 @@ class GraphEmulator:
                 result=result,
                 extras=extras,
             )
-            self._submissions[submission_id] = submission
-            view = self._current(submission)
-        reply = _Reply(201, self._present(view, include_unknown))
-        if include_unknown:
-            reply.headers["Preference-Applied"] = PREFER_UNKNOWN_MEMBERS
-        return reply
+            self._submissions[str(obj["id"])] = submission
+            return self._current(submission)
+
+    def edit_submission(
+        self, submission_id: str, edit: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any] | None:
+        """Change a kept submission in place (`edit(obj)`, after any verdict that is due); None if there is none."""
+        with self._lock:
+            submission = self._submissions.get(submission_id)
+            if submission is None:
+                return None
+            self._current(submission)
+            edit(submission.obj)
+            return copy.deepcopy(submission.obj)
 
     def _current(self, submission: _Submission) -> dict[str, Any]:
         """The submission's object now (moving it to its verdict when due). Caller holds no lock or the lock."""

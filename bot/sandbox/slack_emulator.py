@@ -3,13 +3,14 @@
 Two halves share one in-memory workspace:
 
 * the **Web API** half answers the bot's ``WebClient`` (``base_url=emulator.api_url``). It keeps users,
-  channels, messages, files and modals, and it refuses what Slack refuses: a wrong token, Block Kit that
-  Slack would reject (checked with slack_sdk's own models), an expired ``trigger_id``, an update of a
-  message the bot did not post. It also serves ``url_private_download`` the way Slack does: with a wrong
-  token the answer is *200 with an HTML sign-in page*, not a 401.
-* the **client** half plays the people and Slack's delivery: it signs slash commands, events, button
-  clicks and modal submissions with the signing secret and POSTs them to the bot's endpoint (``app_url``),
-  carrying ``response_url`` and ``trigger_id`` values that the API half then honours.
+  channels, messages, files, modals and Home tabs (``views.publish``: ``homes``), and it refuses what Slack
+  refuses: a wrong token, Block Kit that Slack would reject (checked with slack_sdk's own models), an expired
+  ``trigger_id``, an update of a message the bot did not post. It also serves ``url_private_download`` the way
+  Slack does: with a wrong token the answer is *200 with an HTML sign-in page*, not a 401.
+* the **client** half plays the people and Slack's delivery: it signs slash commands, events (among them
+  ``app_home_opened``: ``open_app_home``), button clicks (also on a Home tab), and modal submissions with the
+  signing secret and POSTs them to the bot's endpoint (``app_url``), carrying ``response_url`` and
+  ``trigger_id`` values that the API half then honours.
 
 Everything listens on 127.0.0.1; nothing happens at import time.
 """
@@ -537,6 +538,7 @@ class SlackEmulator:
         self.ephemerals: list[dict] = []
         self.responses: list[dict] = []
         self.views: dict[str, dict] = {}
+        self.homes: dict[str, dict] = {}  # user id -> the Home tab views.publish last put there
         self.files: dict[str, dict] = {}
         self.invalid_block_errors: list[str] = []
         self.warnings: list[str] = []  # things Slack tolerates or shows as an error to the person
@@ -586,6 +588,7 @@ class SlackEmulator:
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
+            "views.publish": self._views_publish,
             "apps.connections.open": self._apps_connections_open,
         }
 
@@ -1653,6 +1656,34 @@ class SlackEmulator:
         )
         return {"ok": True, "view": view}
 
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user_id = str(args.get("user_id") or "")
+        if user_id not in self._users:
+            raise _ApiError("user_not_found")
+        spec = self._checked_view("views.publish", args.get("view"))
+        if spec.get("type") != "home":
+            raise _ApiError("invalid_arguments")
+        previous = self.homes.get(user_id)
+        if args.get("hash") and previous is not None and args["hash"] != previous["hash"]:
+            raise _ApiError("hash_conflict")
+        view = {
+            "id": previous["id"] if previous else _random_id("V"),
+            "team_id": self.team_id,
+            "type": "home",
+            "blocks": _slack_echo(spec.get("blocks") or []),
+            "private_metadata": spec.get("private_metadata", ""),
+            "callback_id": spec.get("callback_id", ""),
+            "state": {"values": {}},
+            "hash": f"{int(time.time())}.{secrets.token_hex(4)}",
+            "app_id": self.app_id,
+            "external_id": spec.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
+            "bot_id": self.bot_id,
+        }
+        view["root_view_id"] = view["id"]
+        self.homes[user_id] = view
+        return {"ok": True, "view": copy.deepcopy(view)}
+
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         """Reached only through _answer's app-token check."""
         if self.socket_mode is None:
@@ -2482,6 +2513,45 @@ class SlackEmulator:
                 "enterprise": None,
                 "is_enterprise_install": False,
                 "view": view,
+                "actions": [self._action(block, button)],
+            }
+        return self._send_interaction(payload)
+
+    def open_app_home(self, user_id: str, *, tab: str = "home") -> httpx.Response:
+        """A person opens the app's Home (or Messages) tab: the ``app_home_opened`` event, carrying the Home view
+        last published for them, if any (as Slack sends it)."""
+        with self._lock:
+            self._require_user(user_id)
+            event: dict[str, Any] = {
+                "type": "app_home_opened",
+                "user": user_id,
+                "channel": self.im_channel(user_id),
+                "tab": tab,
+                "event_ts": f"{time.time():.6f}",
+            }
+            if tab == "home" and user_id in self.homes:
+                event["view"] = copy.deepcopy(self.homes[user_id])
+        return self.send_event(event)
+
+    def click_in_home(self, user_id: str, action_id: str, value: str | None = None) -> httpx.Response:
+        """A person clicks a button on their Home tab (block_actions with a view container of type home)."""
+        with self._lock:
+            self._require_user(user_id)
+            home = self.homes.get(user_id)
+            if home is None:
+                raise AssertionError(f"no Home tab was published for {user_id}")
+            block, button = self._button(home["blocks"], action_id, value, f"the Home tab of {user_id}")
+            payload: dict[str, Any] = {
+                "type": "block_actions",
+                "user": self._user_ref(user_id),
+                "api_app_id": self.app_id,
+                "token": "sandbox-verification-token",
+                "container": {"type": "view", "view_id": home["id"]},
+                "trigger_id": self._issue_trigger(user_id),
+                "team": self._team_ref(),
+                "enterprise": None,
+                "is_enterprise_install": False,
+                "view": copy.deepcopy(home),
                 "actions": [self._action(block, button)],
             }
         return self._send_interaction(payload)

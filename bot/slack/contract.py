@@ -24,6 +24,7 @@ class ModalCallback(StrEnum):
     REPORT = "report.submit"
     PURGE = "purge.submit"
     BLOCK = "block.submit"
+    REVIEW = "review.submit"  # Mark as … and notify: the category chosen, confirmed
 
 
 class ActionId(StrEnum):
@@ -37,3 +38,15 @@ class ActionId(StrEnum):
     RESTORE = "report.restore"
     WHO_CLICKED = "report.who_clicked"
     BLOCK = "report.block"
+    REVIEW = "report.review"  # Mark as … and notify, on cases with an employee's Report-button submission
+    HOME_REPORT = "home.report"  # App Home: open the report form
+
+
+class EventType(StrEnum):
+    """Events API events phishbot subscribes to (manifest.yml settings.event_subscriptions.bot_events)."""
+
+    MESSAGE = "message"
+    APP_HOME_OPENED = "app_home_opened"
+
+
+HOME_TAB = "home"  # app_home_opened's `tab` when the person opened the Home tab (not Messages)

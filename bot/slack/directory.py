@@ -8,6 +8,7 @@ and a change of locale or address is picked up soon enough.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -33,6 +34,11 @@ _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 def is_slack_user(user_id: str | None) -> TypeGuard[str]:
     """A Slack user id (U…, W…), as opposed to a stand-in for a sender no Slack user has."""
     return bool(user_id) and bool(_SLACK_USER_ID.fullmatch(user_id or ""))
+
+
+def stand_in_id(address: str) -> str:
+    """A reporter id for an address no Slack user has: not a Slack id (nobody is messaged), stable per address."""
+    return "mail:" + hashlib.sha256(address.strip().lower().encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,37 @@ ENGLISH_CATALOG: dict[str, str] = {
     ),
     "wait.link": "Until then, don't open it.",
     "wait.email": "Until then, don't click its links or open its attachments.",
+    # --- a responder's Mark as … and notify, and the App Home ---------------------------------------------------
+    "review.phishing": "Security reviewed your report of {item}: it is phishing. {careful}",
+    "review.malware": "Security reviewed your report of {item}: it carries malware. {careful}",
+    "review.spam": (
+        "Security reviewed your report of {item}: it is spam — unwanted, but not dangerous. You can delete it."
+    ),
+    "review.notJunk": (
+        "Security reviewed your report of {item}: it is a legitimate message, not junk. Thanks for reporting it."
+    ),
+    "home.title": "Your reports",
+    "home.intro": (
+        "Report a suspicious email or link: Security sends it to Microsoft Defender, and you see here what it "
+        "was and what to do."
+    ),
+    "home.report": "Report an email or link",
+    "home.none": "You haven't reported anything yet.",
+    "home.more": "Your older reports: `/report-phish status`.",
+    "home.reported": "reported {date}{door}",
+    "home.door.report_button": " with the Report button",
+    "home.state.pending": "Microsoft Defender is analysing it. {wait}",
+    "home.state.malicious": "Microsoft: malicious. {careful}",
+    "home.state.spam": "Microsoft: spam — unwanted, but not dangerous. You can delete it.",
+    "home.state.clean": "Microsoft: no threat found. If it still looks wrong to you, tell Security.",
+    "home.state.simulation": "A phishing simulation by your organisation — well spotted.",
+    "home.state.dismissed": "Security looked at it: not a threat.",
+    "home.state.gave_up": "No verdict from Microsoft in time; Security reviews it by hand. {wait}",
+    "home.state.unclear": "Microsoft couldn't reach a clear verdict; Security reviews it. {wait}",
+    "home.reviewed.phishing": "Security marked it as phishing.",
+    "home.reviewed.malware": "Security marked it as malware.",
+    "home.reviewed.spam": "Security marked it as spam.",
+    "home.reviewed.notJunk": "Security marked it as not junk.",
     # --- your reports ------------------------------------------------------------------------------------------
     "status.none": (
         "You haven't reported anything yet. Use `/report-phish` to report a suspicious email or link."
@@ -208,6 +239,40 @@ DUTCH_CATALOG: dict[str, str] = {
     ),
     "wait.link": "Open hem tot die tijd niet.",
     "wait.email": "Klik tot die tijd niet op de links en open geen bijlagen.",
+    "review.phishing": "Security heeft je melding van {item} bekeken: het is phishing. {careful}",
+    "review.malware": "Security heeft je melding van {item} bekeken: er zit malware in. {careful}",
+    "review.spam": (
+        "Security heeft je melding van {item} bekeken: het is spam — ongewenst, maar niet gevaarlijk. Je kunt "
+        "het verwijderen."
+    ),
+    "review.notJunk": (
+        "Security heeft je melding van {item} bekeken: het is een echt bericht, geen ongewenste e-mail. "
+        "Bedankt voor het melden."
+    ),
+    "home.title": "Je meldingen",
+    "home.intro": (
+        "Meld een verdachte e-mail of link: Security stuurt hem naar Microsoft Defender, en je ziet hier wat "
+        "het was en wat je moet doen."
+    ),
+    "home.report": "Een e-mail of link melden",
+    "home.none": "Je hebt nog niets gemeld.",
+    "home.more": "Je oudere meldingen: `/report-phish status`.",
+    "home.reported": "gemeld {date}{door}",
+    "home.door.report_button": " met de knop Rapporteren",
+    "home.state.pending": "Microsoft Defender analyseert het. {wait}",
+    "home.state.malicious": "Microsoft: kwaadaardig. {careful}",
+    "home.state.spam": "Microsoft: spam — ongewenst, maar niet gevaarlijk. Je kunt het verwijderen.",
+    "home.state.clean": (
+        "Microsoft: geen dreiging gevonden. Vind je het nog steeds niet pluis, laat het Security weten."
+    ),
+    "home.state.simulation": "Een phishingsimulatie van je eigen organisatie — goed opgemerkt.",
+    "home.state.dismissed": "Security heeft het bekeken: geen dreiging.",
+    "home.state.gave_up": "Geen oordeel van Microsoft op tijd; Security bekijkt het zelf. {wait}",
+    "home.state.unclear": "Microsoft kon geen duidelijk oordeel geven; Security bekijkt het. {wait}",
+    "home.reviewed.phishing": "Security heeft het gemarkeerd als phishing.",
+    "home.reviewed.malware": "Security heeft het gemarkeerd als malware.",
+    "home.reviewed.spam": "Security heeft het gemarkeerd als spam.",
+    "home.reviewed.notJunk": "Security heeft het gemarkeerd als geen ongewenste e-mail.",
     "status.none": (
         "Je hebt nog niets gemeld. Gebruik `/report-phish` om een verdachte e-mail of link te melden."
     ),

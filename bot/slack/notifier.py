@@ -18,6 +18,7 @@ from bot.domain import CaseStatus
 from bot.runtime.logs import in_case
 from bot.slack import cards
 from bot.slack import i18n as messages
+from bot.slack.directory import is_slack_user
 from bot.store import CardPosts, Cases, Reporters
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,10 @@ class SlackNotifier:
         if view.status not in TOLD_STATUSES:
             return
         for reporter in self._reporters.reporters_to_tell(case_id):
+            if not is_slack_user(reporter.user_id):
+                # An address no Slack user has (an Email-app forward, the Report button): nobody to message here.
+                self._reporters.claim_reporter_outcome(reporter.reporter_row_id)
+                continue
             # Claimed until Slack confirms: a process killed meanwhile leaves the reporter untold, and the next
             # one tells them (should Slack have posted it without answering, they hear it twice).
             if not self._reporters.claim_outcome_message(reporter.reporter_row_id):

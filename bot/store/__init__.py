@@ -1,5 +1,6 @@
 """Persistence: the database, one repository per aggregate, the records they exchange, tables and migrations."""
 
+from bot.store.app_homes import AppHomes
 from bot.store.audit import OLD_TEXT, AuditDetails, AuditLog, AuditNote, AuditValue, describe, read_details
 from bot.store.block_requests import BlockRequests
 from bot.store.card_posts import CardPosts
@@ -15,13 +16,19 @@ from bot.store.records import (
     CheckWork,
     DigestCase,
     DigestFacts,
+    FollowedSubmission,
     ItemState,
     ItemUpdate,
     ItemWork,
     NewReport,
+    OpenCaseGroup,
+    OpenCaseLine,
     OpenedCase,
+    PollState,
+    PollWork,
     RemediationWork,
     ReporterToTell,
+    ReviewWork,
     SendWork,
 )
 from bot.store.remediations import RemediationRecords
@@ -29,6 +36,7 @@ from bot.store.reporters import Reporters
 from bot.store.repositories import Repositories, open_store
 from bot.store.repository import WORKER_HEARTBEAT_SECONDS, WORKER_TIMEOUT
 from bot.store.submissions import Submissions
+from bot.store.user_reports import UserReports
 from bot.store.workers import Workers
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "RECONNECT_SECONDS",
     "WORKER_HEARTBEAT_SECONDS",
     "WORKER_TIMEOUT",
+    "AppHomes",
     "AuditDetails",
     "AuditLog",
     "AuditNote",
@@ -53,20 +62,27 @@ __all__ = [
     "DigestCase",
     "DigestFacts",
     "Digests",
+    "FollowedSubmission",
     "Idempotency",
     "ItemState",
     "ItemUpdate",
     "ItemWork",
     "NewReport",
+    "OpenCaseGroup",
+    "OpenCaseLine",
     "OpenedCase",
+    "PollState",
+    "PollWork",
     "RemediationRecords",
     "RemediationWork",
     "Repositories",
     "ReporterToTell",
     "Reporters",
+    "ReviewWork",
     "SchemaError",
     "SendWork",
     "Submissions",
+    "UserReports",
     "Workers",
     "describe",
     "open_store",

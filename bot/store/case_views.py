@@ -13,15 +13,28 @@ from bot.domain import (
     BlockView,
     CaseAction,
     CaseKind,
+    CaseReport,
     CaseStatus,
     CaseView,
     Category,
     RemediationState,
     RemediationView,
     ReportedMessage,
+    ReviewView,
+    SubmissionSource,
     SubmissionState,
+    UserSubmissionView,
 )
-from bot.store.models import BlockRequestRow, CaseActionRow, CaseRow, RemediationItemRow, RemediationRow
+from bot.store.models import (
+    BlockRequestRow,
+    CaseActionRow,
+    CaseContentRow,
+    CaseRow,
+    RemediationItemRow,
+    RemediationRow,
+    ReviewRow,
+    SubmissionRow,
+)
 from bot.store.records import ItemState
 from bot.store.repository import latest_verdict
 
@@ -44,6 +57,9 @@ def case_view(session: Session, case_id: int, now: datetime) -> CaseView:
         )
     )
     first_note = case.reporters[0].note if case.reporters else case.note
+    has_copy = case.kind != CaseKind.EMAIL.value or (
+        session.scalar(select(CaseContentRow.case_id).where(CaseContentRow.case_id == case.id)) is not None
+    )
     return CaseView(
         case_id=case.id,
         kind=CaseKind(case.kind),
@@ -67,7 +83,47 @@ def case_view(session: Session, case_id: int, now: datetime) -> CaseView:
         network_message_id=case.network_message_id,
         remediations=_remediation_views(session, case.id),
         blocks=_block_views(session, case.id),
+        reports=tuple(
+            CaseReport(user_id=r.user_id, email=r.email, door=r.door, reported_at=r.reported_at)
+            for r in case.reporters
+        ),
+        user_submissions=_user_submissions(session, case.submissions),
+        has_copy=has_copy,
     )
+
+
+def _user_submissions(session: Session, submissions: list[SubmissionRow]) -> tuple[UserSubmissionView, ...]:
+    followed = [s for s in submissions if s.source == SubmissionSource.USER.value and s.microsoft_id]
+    if not followed:
+        return ()
+    reviews = {
+        r.submission_id: r
+        for r in session.scalars(
+            select(ReviewRow).where(ReviewRow.submission_id.in_([s.id for s in followed]))
+        )
+    }
+    views = []
+    for submission in followed:
+        review = reviews.get(submission.id)
+        views.append(
+            UserSubmissionView(
+                microsoft_id=submission.microsoft_id or "",
+                reporter=submission.recipient,
+                reported_at=submission.sent_at or submission.created_at,
+                review=(
+                    ReviewView(
+                        category=review.category,
+                        requested_by=review.requested_by,
+                        state=review.state,
+                        at=review.finished_at or review.created_at,
+                        error=review.error,
+                    )
+                    if review is not None
+                    else None
+                ),
+            )
+        )
+    return tuple(views)
 
 
 def _remediation_views(session: Session, case_id: int) -> tuple[RemediationView, ...]:

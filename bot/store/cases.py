@@ -7,13 +7,14 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from bot.domain import CaseStatus, CaseView, SubmissionState
+from bot.domain import CaseStatus, CaseView, SubmissionSource, SubmissionState
 from bot.store.case_views import case_view
 from bot.store.database import survives_reconnect
 from bot.store.models import CaseActionRow, CaseContentRow, CaseRow, ReporterRow, SubmissionRow
-from bot.store.records import NewReport, OpenedCase
-from bot.store.repository import Repository, changed
+from bot.store.records import FollowedSubmission, NewReport, OpenedCase
+from bot.store.repository import Repository, add_verdict, changed
 
 
 class Cases(Repository):
@@ -25,24 +26,7 @@ class Cases(Repository):
         now = self._now()
         try:
             with self._session() as session:
-                case = CaseRow(
-                    dedupe_key=report.dedupe_key[:300],
-                    kind=report.kind.value,
-                    status=CaseStatus.SUBMITTING.value,
-                    category=report.category.value,
-                    door=report.door,
-                    subject=report.subject[:500],
-                    message_json=report.message.to_dict() if report.message else None,
-                    url=report.url,
-                    note=report.note,
-                    created_at=now,
-                    updated_at=now,
-                    card_dirty=True,
-                )
-                session.add(case)
-                session.flush()
-                if report.raw is not None:
-                    session.add(CaseContentRow(case_id=case.id, raw=report.raw))
+                case = _new_case(session, report, CaseStatus.SUBMITTING, now)
                 session.add(_reporter_row(case.id, report, now))
                 submission = SubmissionRow(
                     case_id=case.id,
@@ -76,6 +60,7 @@ class Cases(Repository):
                     # send it again (marked here, in the same transaction, so there is no window for it).
                     reporter.outcome_sent_at = now
                 session.add(reporter)
+                _keep_copy(session, case_id, report)
                 changed(
                     session,
                     update(CaseRow).where(CaseRow.id == case_id).values(card_dirty=True, updated_at=now),
@@ -83,6 +68,75 @@ class Cases(Repository):
             return OpenedCase(case_id, created=False, joined=True, submission_id=None)
         except IntegrityError:
             return OpenedCase(case_id, created=False, joined=False, submission_id=None)
+
+    @survives_reconnect
+    def open_user_report(self, report: NewReport, followed: FollowedSubmission) -> OpenedCase | None:
+        """A message an employee reported with the Report button: a new case that follows their submission (no
+        submission of phishbot's own is queued), or their report and submission join the case of that message.
+        None when this submission is phishbot's already (a listing seen twice: after a crash, by two replicas)."""
+        for _ in range(3):
+            try:
+                return self._take_user_report(report, followed)
+            except IntegrityError:
+                # Another thread or replica made the case, the reporter row or this very submission meanwhile:
+                # look again, in a new transaction.
+                continue
+        raise RuntimeError("a user report kept conflicting with concurrent writes")
+
+    def _take_user_report(self, report: NewReport, followed: FollowedSubmission) -> OpenedCase | None:
+        now = self._now()
+        with self._session() as session:
+            known = session.scalar(
+                select(SubmissionRow.id).where(SubmissionRow.microsoft_id == followed.microsoft_id[:64])
+            )
+            if known is not None:
+                return None
+            final = followed.next_check_at is None
+            case = session.scalar(select(CaseRow).where(CaseRow.dedupe_key == report.dedupe_key[:300]))
+            created = case is None
+            if case is None:
+                case = _new_case(session, report, CaseStatus.VERDICT if final else CaseStatus.CHECKING, now)
+            else:
+                if case.status in (CaseStatus.GAVE_UP.value, CaseStatus.FAILED.value):
+                    case.status = (CaseStatus.VERDICT if final else CaseStatus.CHECKING).value
+                    case.error = None
+                _keep_copy(session, case.id, report)
+                case.card_dirty = True
+                case.updated_at = now
+            joined = False
+            present = session.scalar(
+                select(ReporterRow.id)
+                .where(ReporterRow.case_id == case.id)
+                .where(ReporterRow.user_id == report.reporter_id)
+            )
+            if present is None:
+                reporter = _reporter_row(case.id, report, now)
+                # The Report button's reporter hears the result from Microsoft (user-reported settings), and from
+                # phishbot when a responder marks it and notifies: not from the verdict step.
+                reporter.outcome_sent_at = now
+                session.add(reporter)
+                joined = not created
+            submission = SubmissionRow(
+                case_id=case.id,
+                kind=report.kind.value,
+                state=(SubmissionState.FINAL if final else SubmissionState.CHECKING).value,
+                category=followed.category,
+                recipient=followed.recipient[:320] or None,
+                requested_by=report.reporter_id[:32],
+                source=SubmissionSource.USER.value,
+                microsoft_id=followed.microsoft_id[:64],
+                created_at=now,
+                not_before=now,
+                sent_at=followed.created_at,
+                next_check_at=followed.next_check_at,
+                checks_done=0,
+                send_attempts=0,
+                finished_at=now if final else None,
+            )
+            session.add(submission)
+            session.flush()
+            add_verdict(session, submission, followed.verdict, now)
+            return OpenedCase(case.id, created=created, joined=joined, submission_id=submission.id)
 
     @survives_reconnect
     def case_exists(self, case_id: int) -> bool:
@@ -143,6 +197,43 @@ class Cases(Repository):
 _FINISHED_STATUSES = frozenset(
     {CaseStatus.VERDICT.value, CaseStatus.GAVE_UP.value, CaseStatus.DISMISSED.value}
 )
+
+
+def _new_case(session: Session, report: NewReport, status: CaseStatus, now: datetime) -> CaseRow:
+    """The case of a message reported for the first time, with the bytes reported (kept apart)."""
+    case = CaseRow(
+        dedupe_key=report.dedupe_key[:300],
+        kind=report.kind.value,
+        status=status.value,
+        category=report.category.value,
+        door=report.door,
+        subject=report.subject[:500],
+        message_json=report.message.to_dict() if report.message else None,
+        url=report.url,
+        note=report.note,
+        created_at=now,
+        updated_at=now,
+        card_dirty=True,
+    )
+    session.add(case)
+    session.flush()
+    if report.raw is not None:
+        session.add(CaseContentRow(case_id=case.id, raw=report.raw))
+    return case
+
+
+def _keep_copy(session: Session, case_id: int, report: NewReport) -> None:
+    """A case known only by what Microsoft said of it (reported with the Report button, the reporter's mailbox out
+    of reach) takes the bytes a later report brings: the card gets the message's sections, Resubmit and Block
+    something to send."""
+    if report.raw is None or report.message is None:
+        return
+    if session.scalar(select(CaseContentRow.case_id).where(CaseContentRow.case_id == case_id)) is not None:
+        return
+    session.add(CaseContentRow(case_id=case_id, raw=report.raw))
+    changed(
+        session, update(CaseRow).where(CaseRow.id == case_id).values(message_json=report.message.to_dict())
+    )
 
 
 def _reporter_row(case_id: int, report: NewReport, now: datetime) -> ReporterRow:

@@ -81,6 +81,8 @@ class CaseRow(Base):
     __table_args__ = (
         Index("ix_cases_card_dirty", "card_dirty"),
         Index("ix_cases_card_drawing", "card_drawing_by"),
+        # App Homes to refresh: the cases changed since a home was last published.
+        Index("ix_cases_updated_at", "updated_at"),
     )
 
 
@@ -126,6 +128,8 @@ class SubmissionRow(Base):
     category: Mapped[str] = mapped_column(String(16))
     recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
     requested_by: Mapped[str] = mapped_column(String(32))
+    # administrator: phishbot sent it; user: an employee's Report button, followed, never sent by phishbot.
+    source: Mapped[str] = mapped_column(String(16), default="administrator", server_default="administrator")
     microsoft_id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -310,3 +314,63 @@ class WorkerRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class UserReportPollRow(Base):
+    """Where the listing of user-reported submissions stands: one row per kind of listing (just "email" today).
+
+    `watermark`: the next listing asks for what Microsoft created from then on (the newest creation time seen,
+    less an overlap); it moves only after a listing was taken whole, so a crash repeats a listing and misses none
+    (a repeated submission is refused by `submissions.microsoft_id`'s uniqueness). A listing is claimed like any
+    due work (`next_poll_at`, `claimed_by`, `claimed_until`), so two replicas never list at once."""
+
+    __tablename__ = "user_report_polls"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    watermark: Mapped[datetime] = mapped_column(UTCDateTime())
+    next_poll_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set while Microsoft refuses the listing (403: the permission is missing): the feature is off until a later
+    # listing succeeds.
+    denied_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    taken: Mapped[int] = mapped_column(Integer, default=0)  # user reports taken in so far
+
+
+class ReviewRow(Base):
+    """A responder's Mark as … and notify of one user-reported submission: claimed by inserting it (one per
+    submission, the unique constraint), sent once, then done or failed (a failed one may be sent again)."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    category: Mapped[str] = mapped_column(String(16))
+    requested_by: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))  # sending, done, failed
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("submission_id", name="uq_reviews_submission"),
+        Index("ix_reviews_case", "case_id"),
+    )
+
+
+class AppHomeRow(Base):
+    """A person's App Home: published when they open it, and again when one of the cases it shows changes."""
+
+    __tablename__ = "app_homes"
+
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When the shown data was read (not when Slack took it): a case updated after this makes the home stale.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Not published again before this: a busy case does not flood views.publish.
+    refresh_after: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    responder: Mapped[bool] = mapped_column(Boolean, default=False)  # shows every open case

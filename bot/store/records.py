@@ -75,6 +75,73 @@ class CaseSummary:
     subject: str
     created_at: datetime
     verdict: Verdict | None
+    kind: CaseKind = CaseKind.EMAIL
+    url: str | None = None
+    door: str = ""  # how this person reported it
+    reviewed_as: str | None = None  # a responder's Mark as … and notify (a Category value), if any
+
+
+@dataclass(frozen=True)
+class FollowedSubmission:
+    """An employee's own submission (the Report button) that a case follows instead of sending one."""
+
+    microsoft_id: str
+    created_at: datetime
+    recipient: str  # the mailbox it was reported from
+    category: str
+    verdict: Verdict
+    next_check_at: datetime | None  # None: Microsoft's result is final already
+
+
+@dataclass(frozen=True)
+class PollWork:
+    """A claimed listing of user-reported submissions: list what Microsoft created since `watermark`."""
+
+    name: str
+    watermark: datetime
+    denied_at: datetime | None  # Microsoft refused the last listing (403) at this time
+
+
+@dataclass(frozen=True)
+class PollState:
+    name: str
+    watermark: datetime
+    next_poll_at: datetime
+    polled_at: datetime | None
+    denied_at: datetime | None
+    last_error: str | None
+    taken: int
+
+
+@dataclass(frozen=True)
+class ReviewWork:
+    """One user-reported submission a Mark as … and notify has claimed."""
+
+    review_id: int
+    submission_id: int
+    microsoft_id: str
+    reporter: str | None
+
+
+@dataclass(frozen=True)
+class OpenCaseLine:
+    """One open case as a responder's App Home lists it."""
+
+    case_id: int
+    kind: CaseKind
+    status: CaseStatus
+    subject: str
+    url: str | None
+    created_at: datetime
+    verdict: Verdict | None
+    card: tuple[str, str] | None  # (channel, ts) of its card, once posted
+
+
+@dataclass(frozen=True)
+class OpenCaseGroup:
+    name: str  # waiting, to_act, running
+    count: int
+    cases: list[OpenCaseLine]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.store.app_homes import AppHomes
 from bot.store.audit import AuditLog
 from bot.store.block_requests import BlockRequests
 from bot.store.card_posts import CardPosts
@@ -17,6 +18,7 @@ from bot.store.idempotency import Idempotency
 from bot.store.remediations import RemediationRecords
 from bot.store.reporters import Reporters
 from bot.store.submissions import Submissions
+from bot.store.user_reports import UserReports
 from bot.store.workers import Workers
 
 
@@ -33,6 +35,8 @@ class Repositories:
     digests: Digests
     workers: Workers
     idempotency: Idempotency
+    user_reports: UserReports
+    app_homes: AppHomes
 
     @classmethod
     def over(cls, database: Database) -> Repositories:
@@ -48,6 +52,8 @@ class Repositories:
             digests=Digests(database),
             workers=Workers(database),
             idempotency=Idempotency(database),
+            user_reports=UserReports(database),
+            app_homes=AppHomes(database),
         )
 
 

@@ -7,6 +7,7 @@ date tokens, and the link to the Defender portal. The ids the views put on butto
 `bot.slack.contract`'s.
 """
 
+from bot.slack.cards.app_home import app_home
 from bot.slack.cards.block_modal import BlockForm, block_modal, read_block_modal
 from bot.slack.cards.blockkit import BlockKit, notice, slack_date
 from bot.slack.cards.case_card import case_card
@@ -25,8 +26,15 @@ from bot.slack.cards.report_modal import (
     read_report_modal,
     report_modal,
 )
-from bot.slack.cards.reporter_messages import CaseLine, reporter_ack, reporter_outcome, status_list
+from bot.slack.cards.reporter_messages import (
+    CaseLine,
+    reporter_ack,
+    reporter_outcome,
+    reporter_review,
+    status_list,
+)
 from bot.slack.cards.responder_replies import resubmit_choice, who_clicked
+from bot.slack.cards.review_modal import ReviewForm, read_review_modal, review_modal
 
 __all__ = [
     "RECENT_LOADING",
@@ -36,6 +44,8 @@ __all__ = [
     "PurgeForm",
     "RecentEmail",
     "ReportForm",
+    "ReviewForm",
+    "app_home",
     "block_modal",
     "case_card",
     "notice",
@@ -45,12 +55,15 @@ __all__ = [
     "read_block_modal",
     "read_purge_modal",
     "read_report_modal",
+    "read_review_modal",
     "remediation_line",
     "report_modal",
     "reporter_ack",
     "reporter_outcome",
+    "reporter_review",
     "restorable_purge",
     "resubmit_choice",
+    "review_modal",
     "slack_date",
     "status_list",
     "who_clicked",

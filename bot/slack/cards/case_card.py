@@ -39,6 +39,7 @@ from bot.slack.cards.case_response import (
     defender_links,
     history_lines,
     remediation_lines,
+    user_report_lines,
 )
 from bot.slack.safe_text import code, mrkdwn, truncate_mrkdwn
 
@@ -78,6 +79,7 @@ def case_card(view: CaseView, *, now: datetime) -> tuple[str, BlockKit]:
         *_reported_item(view),
         section("\n".join(reporter_lines(view)), block_id="reporters"),
         *_microsoft_result(view.verdict),
+        *_user_reports(view),
         *_analysis(view.message, view.verdict),
         *_message_contents(view.message),
         *_submission(view),
@@ -134,6 +136,11 @@ def _microsoft_result(verdict: Verdict | None) -> BlockKit:
     return [section(result, block_id="verdict")]
 
 
+def _user_reports(view: CaseView) -> BlockKit:
+    lines = user_report_lines(view)
+    return [section(lines_within(lines, 2800, shown=8), block_id="user_reports")] if lines else []
+
+
 def _analysis(message: ReportedMessage | None, verdict: Verdict | None) -> BlockKit:
     """Sender authentication, policy hits, detonation and the grader: each a section when it has something."""
     titled = (
@@ -181,7 +188,10 @@ def _submission(view: CaseView) -> BlockKit:
         parts.append(f"Submission {code(view.submission_id, 80)}")
     if view.submitted_at:
         parts.append(f"sent {slack_date(view.submitted_at)}")
-    parts.append(portal_link(view.kind))
+    user_reported = any(s.microsoft_id == view.submission_id for s in view.user_submissions)
+    if user_reported:
+        parts.append("the employee's own (Report button)")
+    parts.append(portal_link(view.kind, user_reported=user_reported))
     return [context([" · ".join(parts)], block_id="submission")]
 
 

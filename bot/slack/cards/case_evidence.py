@@ -9,6 +9,7 @@ from typing import Any
 from bot.domain import (
     AuthResult,
     CaseKind,
+    CaseReport,
     CaseView,
     ReportedMessage,
     Verdict,
@@ -25,6 +26,7 @@ from bot.slack.cards.blockkit import (
     lines_within,
     person,
 )
+from bot.slack.directory import is_slack_user
 from bot.slack.safe_text import code, mrkdwn
 
 
@@ -71,9 +73,32 @@ def message_lines(message: ReportedMessage) -> list[str]:
     return lines
 
 
+# How a report came in, as the card says it (Door values).
+DOOR_WORDS = {
+    "report_button": "Report button",
+    "slash_url": "Slack",
+    "modal": "Slack",
+    "upload": "Slack",
+    "shortcut": "Slack",
+    "email_app": "Slack",
+    "mailbox": "Slack",
+}
+
+
+def _reporter(report: CaseReport) -> str:
+    """A reporter: mentioned when Slack knows them, else their address; and the door they used."""
+    known = person(report.user_id) if is_slack_user(report.user_id) else ""
+    who = known or mrkdwn(report.email or "", ADDRESS_MAX) or "someone"
+    return f"{who} ({DOOR_WORDS.get(report.door, 'Slack')})"
+
+
 def reporter_lines(view: CaseView) -> list[str]:
     reporters = list(view.reporters)
-    shown = ", ".join(person(r) for r in reporters[:ITEMS_SHOWN]) or "_(unknown)_"
+    if view.reports:
+        named = [_reporter(r) for r in view.reports[:ITEMS_SHOWN]]
+    else:
+        named = [person(r) for r in reporters[:ITEMS_SHOWN]]
+    shown = ", ".join(named) or "_(unknown)_"
     if len(reporters) > ITEMS_SHOWN:
         shown += f" +{len(reporters) - ITEMS_SHOWN} more"
     lines = [
@@ -235,9 +260,14 @@ DEFENDER_SUBMISSIONS_URL = "https://security.microsoft.com/reportsubmission"
 
 
 DEFENDER_SUBMISSIONS_TAB = {CaseKind.EMAIL: "email", CaseKind.URL: "url"}
+# "Use the User reported tab on the Submissions page at https://security.microsoft.com/reportsubmission?viewid=user
+# to see and manage user reported messages" (MicrosoftDocs/defender-docs defender-office-365).
+DEFENDER_USER_REPORTED_URL = f"{DEFENDER_SUBMISSIONS_URL}?viewid=user"
 
 
-def portal_link(kind: CaseKind) -> str:
+def portal_link(kind: CaseKind, *, user_reported: bool = False) -> str:
+    if user_reported:
+        return f"<{DEFENDER_USER_REPORTED_URL}|User reported in Microsoft Defender>"
     tab = DEFENDER_SUBMISSIONS_TAB.get(kind)
     url = f"{DEFENDER_SUBMISSIONS_URL}?viewid={tab}" if tab else DEFENDER_SUBMISSIONS_URL
     return f"<{url}|Submissions in Microsoft Defender>"

@@ -51,17 +51,22 @@ def case_buttons(view: CaseView) -> list[dict[str, Any]]:
         return []
     buttons: list[dict[str, Any]] = []
     simulation = view.verdict is not None and view.verdict.is_simulation
+    if view.unreviewed:
+        # The employees' own submissions (the Report button): Microsoft tells each reporter what it was marked.
+        buttons.append(button("Mark as… and notify", ActionId.REVIEW, value, style="primary"))
     if view.kind == CaseKind.EMAIL and view.message is not None:
         # A phishing simulation gets neither Purge nor Block: the card says why (the simulation section).
         if not simulation:
             buttons.append(button("Purge", ActionId.PURGE, value, style="danger"))
         if restorable_purge(view) is not None and view.active_remediation is None:
             buttons.append(button("Restore", ActionId.RESTORE, value))
-        if not simulation:
+        # Block and Resubmit send the message: without a copy of it (a Report-button report whose original could
+        # not be read), there is nothing to send; the card says so.
+        if not simulation and view.has_copy:
             buttons.append(button("Block", ActionId.BLOCK, value))
     buttons.append(button("Who clicked", ActionId.WHO_CLICKED, value))
     # A failed submission is offered again too: Microsoft may have refused it for a reason that has passed.
-    if view.status in {CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.FAILED}:
+    if view.status in {CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.FAILED} and view.has_copy:
         buttons.append(button("Resubmit", ActionId.RESUBMIT, value))
     buttons.append(dismiss)
     return buttons
@@ -81,6 +86,7 @@ def restorable_purge(view: CaseView) -> RemediationView | None:
 
 
 _HISTORY_VERBS = {
+    "reviewed": "Marked as … and notified by",
     "dismissed": "Dismissed by",
     "resubmitted": "Resubmitted to Microsoft by",
     "resubmit_scheduled": "Resubmission scheduled by",
@@ -89,6 +95,12 @@ _HISTORY_VERBS = {
 
 def _action_line(action: CaseAction) -> str:
     verb = _HISTORY_VERBS.get(action.action) or f"{words.humanize(action.action)} by"
+    if action.action == "reviewed":
+        # "phishing, 2 user submissions notified": the category in words.
+        category, _, rest = action.detail.partition(",")
+        line = f"Marked as {mrkdwn(REVIEW_WORDS.get(category, category), 40)} and notified by "
+        line += f"{person(action.actor)}, {slack_date(action.at)}"
+        return line + (f" ({mrkdwn(rest.strip(), 100)})" if rest.strip() else "")
     line = f"{mrkdwn(verb, 60)} {person(action.actor)}, {slack_date(action.at)}"
     if action.detail:
         line += f": {mrkdwn(action.detail, 200)}"
@@ -135,6 +147,10 @@ REMEDIATION_ACTION_WORDS = {
 
 
 SCOPE_WORDS = {"message": "this message", "campaign": "the campaign"}
+
+
+# What a responder can mark an employee's own submission as (Category values), in the words the card uses.
+REVIEW_WORDS = {"phishing": "phishing", "malware": "malware", "spam": "spam", "notJunk": "not junk"}
 
 
 _STATE_EMOJI = {
@@ -281,3 +297,45 @@ def defender_links(view: CaseView) -> str:
         f"<{THREAT_EXPLORER_URL}|Threat Explorer>: search Network Message ID "
         f"{code(view.network_message_id, 80)} to open the email entity and start an automated investigation"
     )
+
+
+def user_report_lines(view: CaseView) -> list[str]:
+    """The employees' own submissions (the Report button) this case follows, and what responders marked them."""
+    followed = view.user_submissions
+    if not followed:
+        return []
+    count = len(followed)
+    lines = [
+        f"*Report button:* {count} employee submission{'s' if count != 1 else ''} — Microsoft's result above is "
+        "its analysis of the employee's own report; phishbot follows it and does not submit the message again."
+    ]
+    marked: dict[tuple[str, str, str], list[str]] = {}
+    for submission in followed:
+        review = submission.review
+        if review is None:
+            continue
+        marked.setdefault((review.state, review.category, review.requested_by), []).append(
+            submission.reporter or ""
+        )
+    for (state, category, actor), reporters in marked.items():
+        who = ", ".join(mrkdwn(r, ADDRESS_MAX) for r in reporters[:3] if r) or "the reporter"
+        if len(reporters) > 3:
+            who += f" and {len(reporters) - 3} more"
+        what = mrkdwn(REVIEW_WORDS.get(category, category), 40)
+        if state == "done":
+            lines.append(
+                f":white_check_mark: Marked as *{what}* by {person(actor)}: Microsoft notifies {who}"
+            )
+        elif state == "sending":
+            lines.append(f":hourglass_flowing_sand: Marking as *{what}* for {person(actor)}: {who}")
+        else:
+            lines.append(f":x: Marking as *{what}* failed for {who}: Microsoft did not take it; try again")
+    waiting = len(view.unreviewed)
+    if waiting and any(s.review is not None for s in followed):
+        lines.append(f"{waiting} not marked yet: *Mark as… and notify* tells each reporter.")
+    if not view.has_copy:
+        lines.append(
+            "phishbot has no copy of the message (the reporter's mailbox could not be read), so it cannot "
+            "Resubmit or Block it; a Slack report of the same email brings one."
+        )
+    return lines

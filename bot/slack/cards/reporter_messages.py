@@ -61,6 +61,20 @@ def reporter_outcome(view: CaseView, language: str = messages.ENGLISH) -> tuple[
     return single_section(_outcome_text(view, language), block_id="outcome")
 
 
+def reporter_review(view: CaseView, category: str, language: str = messages.ENGLISH) -> tuple[str, BlockKit]:
+    """A responder marked the reported message as `category` (Mark as … and notify): the reporter hears it."""
+    is_link = view.kind == CaseKind.URL
+    return single_section(
+        messages.text(
+            language,
+            f"review.{category}",
+            item=_reporter_item(view, language),
+            careful=messages.text(language, "careful.link" if is_link else "careful.email"),
+        ),
+        block_id="review",
+    )
+
+
 def _outcome_text(view: CaseView, language: str) -> str:
     item = _reporter_item(view, language)
     kind = words.verdict_kind(view.verdict)

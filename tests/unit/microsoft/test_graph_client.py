@@ -351,6 +351,60 @@ def test_submissions_created_since_filters_on_creation_time_and_follows_pages(cl
     assert client.submissions_created_since("email", since) == []
 
 
+def test_user_reported_since_asks_for_the_employees_own_submissions_and_says_when_pages_remain(
+    client, emulator
+):
+    from bot.sandbox.user_reports import ReportButton
+
+    button = ReportButton().attach(emulator)
+    client.submit_email(
+        raw_mime=RAW_MIME, recipient="alice@contoso.example", category="phishing"
+    )  # phishbot's
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    pressed = [button.press(f"user{n}@contoso.example", RAW_MIME) for n in range(3)]
+
+    found, complete = client.user_reported_since(since, page_size=2)
+    assert [f["id"] for f in found] == pressed and complete
+    first, second = requests_to(emulator, "GET", f"{SUBMISSIONS}/emailThreats")
+    assert first.query["$filter"] == f"source eq 'user' and createdDateTime ge {since:%Y-%m-%dT%H:%M:%SZ}"
+    assert second.query["$skiptoken"] and second.query["$filter"] == first.query["$filter"]
+    assert all(r.headers["prefer"] == PREFER for r in (first, second))
+    found, complete = client.user_reported_since(since, page_size=2, max_pages=1)
+    assert len(found) == 2 and not complete
+
+
+def test_review_sends_the_documented_word_for_each_category(client, emulator):
+    from bot.sandbox.user_reports import ReportButton
+
+    button = ReportButton().attach(emulator)
+    sent = {}
+    for category in ("phishing", "malware", "spam", "notJunk"):
+        submission_id = button.press("alice@contoso.example", RAW_MIME)
+        client.review_submission(submission_id, category)
+        sent[category] = emulator.submissions[submission_id]["adminReview"]["reviewResult"]
+    assert [word for _, word in button.reviews] == ["phishing", "malware", "junk", "notSpam"]
+    assert sent == {"phishing": "phishing", "malware": "malware", "spam": "spam", "notJunk": "notJunk"}
+    with pytest.raises(ValueError):
+        client.review_submission(submission_id, "junk")
+    admin = client.submit_url(url="https://phish.example/", category="phishing")
+    with pytest.raises(GraphError) as refused:
+        client.review_submission(admin["id"], "phishing")
+    assert refused.value.status == 404  # a URL submission is no email submission
+    emulator.granted_roles = ("ThreatSubmission.Read.All",)
+    with pytest.raises(GraphError) as forbidden:
+        client.review_submission(submission_id, "phishing")
+    assert forbidden.value.status == 403 and "ThreatSubmission.ReadWrite.All" in str(forbidden.value)
+
+
+def test_user_reported_settings_are_the_first_policy(client, emulator):
+    from bot.sandbox.user_reports import ReportButton
+
+    button = ReportButton(to_microsoft=False).attach(emulator)
+    assert client.user_reported_settings()["isReportToMicrosoftEnabled"] is False
+    button.to_microsoft = True
+    assert client.user_reported_settings()["isReportToMicrosoftEnabled"] is True
+
+
 def test_submit_email_carries_any_bytes_unchanged(client, emulator):
     # 8-bit bodies, bare LFs, NULs: the submission must carry exactly what was reported.
     raw = RAW_MIME.replace(b"\r\n", b"\n", 2) + bytes(range(256)) * 64

@@ -52,7 +52,14 @@ def test_defaults_follow_the_contract(env):
     assert settings.purge_method == "auto"
     assert settings.socket_connections == 2
     assert settings.responders == [] and settings.intake_channels == [] and settings.auto_block == []
+    assert settings.user_reports == "on" and settings.user_reports_poll == 60
     assert SECRET not in repr(settings)
+
+
+def test_user_reports_are_switched_by_word(env):
+    env(PHISHBOT_USER_REPORTS=" OFF ", PHISHBOT_USER_REPORTS_POLL="300")
+    settings = load_settings()
+    assert settings.user_reports == "off" and settings.user_reports_poll == 300
 
 
 def test_comma_lists_are_parsed(env):
@@ -89,6 +96,8 @@ def test_comma_lists_are_parsed(env):
         ({"PHISHBOT_SOC_CHANNEL": "security"}, "PHISHBOT_SOC_CHANNEL"),
         ({"PHISHBOT_PURGE_METHOD": "nuke"}, "PHISHBOT_PURGE_METHOD"),
         ({"PHISHBOT_AUTO_BLOCK": "everything"}, "PHISHBOT_AUTO_BLOCK"),
+        ({"PHISHBOT_USER_REPORTS": "yes"}, "PHISHBOT_USER_REPORTS"),
+        ({"PHISHBOT_USER_REPORTS_POLL": "0"}, "PHISHBOT_USER_REPORTS_POLL"),
         ({"PHISHBOT_SOCKET_CONNECTIONS": "0"}, "PHISHBOT_SOCKET_CONNECTIONS"),
         ({"PHISHBOT_SOCKET_CONNECTIONS": "11"}, "PHISHBOT_SOCKET_CONNECTIONS"),  # Slack allows 10 per app
         ({"SLACK_APP_TOKEN": "xoxb-" + SECRET}, "SLACK_APP_TOKEN"),

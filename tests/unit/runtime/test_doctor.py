@@ -57,6 +57,8 @@ def test_with_everything_right_the_doctor_exits_0(slack, graph, tls, database_ur
         "✓ Graph permissions",
         "✓ Feature: hunting",
         "✓ Graph ",
+        "✓ Feature: user reports",
+        "✓ User-reported settings",
         "✓ Database",
     ):
         lines_of(result.stdout, name)
@@ -122,3 +124,24 @@ def test_a_wrong_slack_token_and_a_wrong_microsoft_secret_are_named(
     assert "MS_CLIENT_SECRET" in microsoft
     assert "xoxb-not-the-right-one" not in result.stdout + result.stderr
     assert "not-the-right-secret" not in result.stdout + result.stderr
+
+
+def test_the_doctor_says_whether_report_button_reports_can_be_followed_and_go_to_microsoft(
+    slack, graph, report_button, tls, database_url, tmp_path
+):
+    report_button.to_microsoft = False
+    environment = bot_environment(slack, graph, tls, migrated(database_url))
+    result = run_main(["doctor"], environment, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr  # off features do not fail the doctor
+    assert "listed every 60 s" in lines_of(result.stdout, "✓ Feature: user reports")
+    settings = lines_of(result.stdout, "! User-reported settings")
+    assert "reports do not go to Microsoft" in settings and "User reported settings" in settings
+
+    # Without a ThreatSubmission permission, Microsoft refuses the listing (403): said, with the fix.
+    graph.granted_roles = tuple(r for r in ALL_ROLES if not r.startswith("ThreatSubmission"))
+    refused = run_main(["doctor"], environment, tmp_path)
+    line = lines_of(refused.stdout, "! Feature: user reports")
+    assert "refused the list of user-reported submissions" in line and "ThreatSubmission.Read.All" in line
+
+    off = run_main(["doctor"], {**environment, "PHISHBOT_USER_REPORTS": "off"}, tmp_path)
+    assert "PHISHBOT_USER_REPORTS=off" in lines_of(off.stdout, "! Feature: user reports")

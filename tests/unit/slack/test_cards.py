@@ -24,6 +24,7 @@ from bot.domain import (
     BlockView,
     CaseAction,
     CaseKind,
+    CaseReport,
     CaseStatus,
     CaseView,
     Category,
@@ -31,6 +32,8 @@ from bot.domain import (
     RemediationState,
     RemediationView,
     ReportedMessage,
+    ReviewView,
+    UserSubmissionView,
     Verdict,
 )
 from bot.microsoft import vocabulary as words
@@ -45,7 +48,7 @@ ENUMS = json.loads(
 NOW = datetime(2026, 11, 26, 17, 41, tzinfo=UTC)
 CASE_ID = 4217
 PORTAL = re.compile(
-    r"<https://security\.microsoft\.com/(?:reportsubmission\?viewid=(?:email|url)|threatexplorerv3"
+    r"<https://security\.microsoft\.com/(?:reportsubmission\?viewid=(?:email|url|user)|threatexplorerv3"
     r"|action-center/history\?[A-Za-z0-9%=&._~-]+)\|[^>]*>"
 )
 LIVE_SCHEME = re.compile(r"(?i)(?:https?|ftp)://")
@@ -226,7 +229,42 @@ def states(kind: CaseKind) -> dict[str, CaseView]:
         "auto_block_skipped": case(
             kind, verdict=verdict("phishing"), blocks=(block_view("skipped", error="a phishing simulation"),)
         ),
+        # Reported with the Report button by a Slack user and by an address Slack does not know; the original
+        # could not be read from the mailbox (no copy: no Block, no Resubmit).
+        "report_button": case(
+            kind,
+            verdict=verdict("phishing"),
+            submission_id=USER_SUBMISSIONS[0].microsoft_id,
+            reports=USER_REPORTS,
+            reporters=tuple(r.user_id for r in USER_REPORTS),
+            user_submissions=USER_SUBMISSIONS,
+            has_copy=False,
+        ),
+        "report_button_reviewed": case(
+            kind,
+            verdict=verdict("phishing"),
+            reports=USER_REPORTS,
+            reporters=tuple(r.user_id for r in USER_REPORTS),
+            user_submissions=tuple(
+                dataclasses.replace(s, review=ReviewView("phishing", "U0RESPONDER", "done", NOW))
+                for s in USER_SUBMISSIONS
+            ),
+            actions=(CaseAction("reviewed", "U0RESPONDER", NOW, "phishing, 2 user submissions notified"),),
+        ),
     }
+
+
+USER_REPORTS = (
+    CaseReport("U0REPORTER1", "ann@corp.example", "report_button", NOW - timedelta(hours=2)),
+    CaseReport("mail:0123456789abcdef", "<!channel>@corp.example", "report_button", NOW - timedelta(hours=1)),
+    CaseReport("U0REPORTER2", "bob@corp.example", "upload", NOW),
+)
+USER_SUBMISSIONS = (
+    UserSubmissionView("0c1f5e1a-7d1e-4a1b-9f3e-000000000001", "ann@corp.example", NOW - timedelta(hours=2)),
+    UserSubmissionView(
+        "0c1f5e1a-7d1e-4a1b-9f3e-000000000002", "<!channel>@corp.example", NOW - timedelta(hours=1)
+    ),
+)
 
 
 def remediation(state: RemediationState, *, done: int = 0, **changes: Any) -> RemediationView:

@@ -166,3 +166,47 @@ def test_the_purge_and_block_modals_have_listeners(app, callback_id):
         "view": {"type": "modal", "callback_id": callback_id, "state": {"values": {}}},
     }
     assert has_listener(app, "payload=" + quote(json.dumps(payload)), "application/x-www-form-urlencoded")
+
+
+def test_the_home_tab_is_on_and_every_event_the_manifest_subscribes_to_has_a_listener(app):
+    features = manifest()["features"]
+    assert features["app_home"]["home_tab_enabled"] is True
+    events = manifest()["settings"]["event_subscriptions"]["bot_events"]
+    assert "app_home_opened" in events
+    for name in events:
+        event_type = name.split(".")[0]  # message.channels and message.groups arrive as `message`
+        body = {
+            "type": "event_callback",
+            "team_id": "T0SANDBOX",
+            "api_app_id": "A0PHISHBOT",
+            "event_id": "Ev0MANIFEST",
+            "event": {"type": event_type, "user": "U0ALICE01", "channel": "D0ALICE01", "tab": "home"},
+        }
+        assert has_listener(app, json.dumps(body), "application/json"), name
+
+
+def test_the_home_tabs_button_and_the_mark_as_modal_have_listeners(app):
+    from bot.slack import cards
+    from bot.slack.contract import ActionId
+
+    [home_button] = [
+        e["action_id"] for b in cards.app_home([])["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert home_button == ActionId.HOME_REPORT
+    click = {
+        "type": "block_actions",
+        "user": {"id": "U0ALICE01"},
+        "team": {"id": "T0SANDBOX"},
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "actions": [
+            {"action_id": home_button, "block_id": "home_actions", "type": "button", "value": "report"}
+        ],
+    }
+    assert has_listener(app, "payload=" + quote(json.dumps(click)), "application/x-www-form-urlencoded")
+    submission = {
+        "type": "view_submission",
+        "user": {"id": "U0SAMSOC1"},
+        "team": {"id": "T0SANDBOX"},
+        "view": {"type": "modal", "callback_id": ModalCallback.REVIEW, "state": {"values": {}}},
+    }
+    assert has_listener(app, "payload=" + quote(json.dumps(submission)), "application/x-www-form-urlencoded")
