@@ -202,7 +202,9 @@ def test_a_token_that_expires_mid_run_is_renewed_and_the_report_completes(bot, s
     graph.expire_tokens()
     wait_verdict(slack, bot)
     assert graph.token_requests == tokens_before + 1
-    assert 401 in graph_statuses(graph, "POST", "/beta/$batch")  # the old token was refused, once
+    # The old token was refused once, by whichever Graph call came first: a verdict read, or the sweep's
+    # listing of Report-button submissions.
+    assert [r.status for r in graph.requests if "/oauth2/" not in r.path].count(401) == 1
     assert_one_card_and_one_outcome(slack, bot)
 
 
