@@ -28,6 +28,7 @@ from bot.cases.remediation_runner import RemediationRunner
 from bot.cases.reporter_requests import ReporterRequests
 from bot.cases.responder_actions import CaseActions
 from bot.cases.reviews import Reviews
+from bot.cases.slack_requests import SlackRequests
 from bot.cases.submissions import FollowUp
 from bot.cases.sweep import Sweep, periodic_steps
 from bot.cases.user_reports import UserReportFollower
@@ -62,6 +63,7 @@ class Services:
     metrics: Metrics
     stopping: Stopping
     handover: HandoverPool
+    requests: SlackRequests
     remediations: Remediations
     block_list: BlockList
     reporter_requests: ReporterRequests
@@ -234,9 +236,9 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         clock=clock,
     )
     handover = HandoverPool()
+    requests = SlackRequests(inbox=store.inbox, handover=handover, clock=clock)
     reporter_requests = ReporterRequests(
         reporters=store.reporters,
-        idempotency=store.idempotency,
         slack=slack,
         intake=intake,
         submit=handover.submit,
@@ -269,7 +271,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         homes=store.app_homes, authorizer=authorizer, directory=directory, slack=slack, clock=clock
     )
     sweep = Sweep(
-        periodic_steps(follow_up, remediation_runner, block_list, user_reports, app_home),
+        periodic_steps(requests, follow_up, remediation_runner, block_list, user_reports, app_home),
         clock=clock,
         stopping=stopping,
     )
@@ -288,6 +290,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         metrics=metrics,
         stopping=stopping,
         handover=handover,
+        requests=requests,
         remediations=remediations,
         block_list=block_list,
         reporter_requests=reporter_requests,

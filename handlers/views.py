@@ -1,7 +1,8 @@
 """The report modal (callback_id report.submit): one of my recent emails, an .eml/.msg upload, or a link. Checks
-what it can without I/O before ack, so the person sees field errors in the form; the report is made after ack.
-The Purge, Block and Mark as … and notify confirmations (purge.submit, block.submit, review.submit) ack at once and
-go through CaseActions.run."""
+what it can without I/O before ack, so the person sees field errors in the form; the submission is recorded, then
+acked, and the report made from the record. The Purge, Block and Mark as … and notify confirmations
+(purge.submit, block.submit, review.submit) are recorded and acked at once; carried out, they go through
+CaseActions.run."""
 
 from __future__ import annotations
 
@@ -26,6 +27,13 @@ def register(app: App, services: Services) -> None:
     app.view(ModalCallback.PURGE)(with_services(on_purge_submitted, services))
     app.view(ModalCallback.BLOCK)(with_services(on_block_submitted, services))
     app.view(ModalCallback.REVIEW)(with_services(on_review_submitted, services))
+    for callback, carry_out in (
+        (ModalCallback.REPORT, report_submitted),
+        (ModalCallback.PURGE, purge_submitted),
+        (ModalCallback.BLOCK, block_submitted),
+        (ModalCallback.REVIEW, review_submitted),
+    ):
+        services.requests.route(callback, with_services(carry_out, services))
 
 
 def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
@@ -34,7 +42,37 @@ def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services)
     if errors:
         ack(response_action="errors", errors=errors)
         return
+    _take(ack, body, services, ModalCallback.REPORT)
+
+
+# Purge, Block and Mark as confirmations. Authorization is judged again when they are carried out: the modal's
+# case id is only a claim, and the server decides.
+
+
+def on_purge_submitted(ack: Ack, body: dict, *, services: Services) -> None:
+    _take(ack, body, services, ModalCallback.PURGE)
+
+
+def on_block_submitted(ack: Ack, body: dict, *, services: Services) -> None:
+    _take(ack, body, services, ModalCallback.BLOCK)
+
+
+def on_review_submitted(ack: Ack, body: dict, *, services: Services) -> None:
+    _take(ack, body, services, ModalCallback.REVIEW)
+
+
+def _take(ack: Ack, body: dict, services: Services, callback: ModalCallback) -> None:
+    taken = services.requests.take(callback, body)
     ack()
+    services.requests.start(taken)
+
+
+# --- carried out from the record, after the ack ------------------------------------------------------------------
+
+
+def report_submitted(body: dict, *, services: Services) -> None:
+    view = body.get("view") or {}
+    form = cards.read_report_modal(view.get("state") or {}, view.get("private_metadata"))
     user_id = body["user"]["id"]
     channel_id = _channel_from_metadata(view.get("private_metadata"))
     reporter = Reporter(user_id=user_id, channel_id=channel_id)
@@ -45,13 +83,8 @@ def on_report_submitted(ack: Ack, body: dict, view: dict, *, services: Services)
     _report(services, reporter, form, reply)
 
 
-# Purge and Block confirmations. Authorization is judged again on submission: the modal's case id is only a
-# claim, and the server decides.
-
-
-def on_purge_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
-    ack()
-    form = cards.read_purge_modal(view)
+def purge_submitted(body: dict, *, services: Services) -> None:
+    form = cards.read_purge_modal(body.get("view") or {})
     _confirmed(
         services,
         ModalCallback.PURGE,
@@ -63,9 +96,8 @@ def on_purge_submitted(ack: Ack, body: dict, view: dict, *, services: Services) 
     )
 
 
-def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
-    ack()
-    form = cards.read_block_modal(view)
+def block_submitted(body: dict, *, services: Services) -> None:
+    form = cards.read_block_modal(body.get("view") or {})
     _confirmed(
         services,
         ModalCallback.BLOCK,
@@ -77,9 +109,8 @@ def on_block_submitted(ack: Ack, body: dict, view: dict, *, services: Services) 
     )
 
 
-def on_review_submitted(ack: Ack, body: dict, view: dict, *, services: Services) -> None:
-    ack()
-    form = cards.read_review_modal(view)
+def review_submitted(body: dict, *, services: Services) -> None:
+    form = cards.read_review_modal(body.get("view") or {})
     _confirmed(
         services,
         ModalCallback.REVIEW,
@@ -96,12 +127,10 @@ def _confirmed(
     case_id: int | None,
     work: Callable[[str, int, Reply], None],
 ) -> None:
-    """After the ack: CaseActions.run judges the submitter again and audits, then `work` runs on the pool."""
+    """CaseActions.run judges the submitter again and audits, then `work` runs."""
     user_id = body["user"]["id"]
     reply = _reply_in_soc(services, user_id)
-    services.handover.submit(
-        services.actions.run, callback, user_id, case_id, reply, lambda case: work(user_id, case, reply)
-    )
+    services.actions.run(callback, user_id, case_id, reply, lambda case: work(user_id, case, reply))
 
 
 def report_form_errors(form: cards.ReportForm, max_upload_mb: int) -> dict[str, str]:
@@ -126,22 +155,12 @@ def _report(services: Services, reporter: Reporter, form: cards.ReportForm, repl
     category = Category(form.category) if form.category in {c.value for c in Category} else Category.PHISHING
     intake = services.intake
     if form.recent_id:
-        services.handover.submit(
-            intake.report_from_mailbox, reporter, form.recent_id, reply, category=category, note=form.note
-        )
+        intake.report_from_mailbox(reporter, form.recent_id, reply, category=category, note=form.note)
     elif form.url:
-        services.handover.submit(
-            intake.report_url, reporter, form.url, reply, category=category, note=form.note, door=Door.MODAL
-        )
+        intake.report_url(reporter, form.url, reply, category=category, note=form.note, door=Door.MODAL)
     else:
-        services.handover.submit(
-            intake.report_slack_file,
-            reporter,
-            form.files[0],
-            reply,
-            door=Door.MODAL,
-            category=category,
-            note=form.note,
+        intake.report_slack_file(
+            reporter, form.files[0], reply, door=Door.MODAL, category=category, note=form.note
         )
 
 

@@ -1,5 +1,5 @@
-"""A reporter's requests that are not a report: `/report-phish status`, opening the report form, and taking a
-message event once. The listeners only ack and hand these over; the store and Slack are reached from here."""
+"""A reporter's requests that are not a report: `/report-phish status` and opening the report form. The listeners
+only record, ack and hand these over; the store and Slack are reached from here."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.cases.intake import Intake
 from bot.slack import cards
 from bot.slack.contract import SlashCommand
-from bot.store import Idempotency, Reporters
+from bot.store import Reporters
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +25,12 @@ class ReporterRequests:
         self,
         *,
         reporters: Reporters,
-        idempotency: Idempotency,
         slack: WebClient,
         intake: Intake,
         submit: Callable[..., None],
     ) -> None:
         """`submit(work, *args)` runs work after the ack (the post-ack worker pool)."""
         self._reporters = reporters
-        self._idempotency = idempotency
         self._slack = slack
         self._intake = intake
         self._submit = submit
@@ -66,8 +64,3 @@ class ReporterRequests:
                 opened["view"].get("hash"),
                 channel_id,
             )
-
-    def take_message_event(self, event_id: str, event: dict) -> None:
-        """Slack redelivers events it thinks were lost: each event id is claimed once in the store."""
-        if self._idempotency.first_time(f"event:{event_id}"):
-            self._intake.on_message_with_files(event)

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from bot.cases.app_home import AppHome
 from bot.cases.block_list import BlockList
 from bot.cases.remediation_runner import RemediationRunner
+from bot.cases.slack_requests import SlackRequests
 from bot.cases.submissions import FollowUp
 from bot.cases.user_reports import UserReportFollower
 from bot.runtime.clock import Clock
@@ -48,14 +49,17 @@ def whole(name: str, run: Callable[[datetime], object]) -> Step[datetime]:
 
 
 def periodic_steps(
+    requests: SlackRequests,
     follow_up: FollowUp,
     remediations: RemediationRunner,
     block_list: BlockList,
     user_reports: UserReportFollower,
     app_home: AppHome,
 ) -> list[Step[Any]]:
-    """Every round, in order: Microsoft's answers first, so the cards drawn at the end show them."""
+    """Every round, in order: Slack requests a dead process left undone first (they open cases), then
+    Microsoft's answers, so the cards drawn at the end show them."""
     return [
+        Step("requests taken in", requests.due, requests.take_over, hand_back=requests.hand_back),
         Step("sends due", follow_up.due_sends, follow_up.send),
         Step("user reports", user_reports.due, user_reports.poll, hand_back=user_reports.hand_back),
         whole("verdict checks", follow_up.check_due),

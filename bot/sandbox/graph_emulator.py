@@ -774,7 +774,12 @@ class _Handler(BaseHTTPRequestHandler):
             # Unread bytes would poison the connection for the next request.
             self.close_connection = True
             return b"", _Reply(413, graph_error(413, "The request body is too large."))
-        return (self.rfile.read(length) if length else b""), None
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client died mid-request (a kill -9): Graph never sees a request it did not receive whole.
+            self.close_connection = True
+            return b"", _Reply(400, None, reset=True)
+        return body, None
 
     def _send(self, reply: _Reply) -> None:
         if reply.reset:

@@ -7,15 +7,11 @@ the handlers that import the services.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.config import Settings
-
-# Listener threads: Graph submissions run in them after ack(); Bolt's default of 5 is too few for a busy SOC.
-LISTENER_THREADS = 16
 
 
 def build_bolt_app(slack: WebClient, settings: Settings) -> App:
@@ -30,8 +26,9 @@ def build_bolt_app(slack: WebClient, settings: Settings) -> App:
         # auth.test would be a Slack call at construction time; Bolt makes it lazily on the first request.
         token_verification_enabled=False,
         request_verification_enabled=http_mode,
-        process_before_response=False,
-        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener"),
+        # Listeners only record the request and ack (handlers/): run them in the request thread and answer when
+        # they return, instead of a listener thread whose ack the request thread polls for every 10 ms.
+        process_before_response=True,
     )
     app.error(on_error)
     return app

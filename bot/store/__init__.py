@@ -8,6 +8,7 @@ from bot.store.cases import Cases
 from bot.store.database import RECONNECT_SECONDS, CommitUncertain, Database, SchemaError
 from bot.store.digests import Digests
 from bot.store.idempotency import Idempotency
+from bot.store.inbox import Inbox, InboxItem
 from bot.store.records import (
     BlockCheckWork,
     BlockSendWork,
@@ -64,6 +65,8 @@ __all__ = [
     "Digests",
     "FollowedSubmission",
     "Idempotency",
+    "Inbox",
+    "InboxItem",
     "ItemState",
     "ItemUpdate",
     "ItemWork",

@@ -153,11 +153,11 @@ class Database:
                     f"the database connection broke while committing ({type(exc.orig).__name__})"
                 ) from exc
 
-    def run(self, name: str, call: Callable[[], _Result]) -> _Result:
+    def run(self, name: str, call: Callable[[], _Result], *, within: float = RECONNECT_SECONDS) -> _Result:
         """Run `call` again when PostgreSQL went away before its transaction committed (a restart, a fail-over):
-        the server rolled the transaction back, so running it again is safe. For up to RECONNECT_SECONDS, then
+        the server rolled the transaction back, so running it again is safe. For up to `within` seconds, then
         the error stands. `name` is the operation, for the log."""
-        deadline = time.monotonic() + RECONNECT_SECONDS
+        deadline = time.monotonic() + within
         pause = 0.1
         while True:
             try:

@@ -209,6 +209,33 @@ class SeenEventRow(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class InboxRow(Base):
+    """A Slack request (a slash command, a click, a modal submission, an event), recorded in the request thread
+    before Slack hears its ack, and carried out from here: a process that dies after the ack loses nothing, the
+    next one (or another replica) takes it over. `key` is Slack's identity of the request (the event id, the
+    trigger id): a retried or replayed request is recorded once. The taker holds it (`claimed_by` and
+    `claimed_until`, like any due work) from the moment it is recorded; `done_at` ends it, and its `body` is
+    emptied then: what it asked for lives in the case from there on."""
+
+    __tablename__ = "inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_inbox_key"),
+        Index("ix_inbox_open", "done_at", "claimed_until"),
+    )
+
+
 class RemediationRow(Base):
     """A purge or a restore of a case's copies. While it runs, `active_case_id` holds the case id: the unique
     constraint on it is what makes "one remediation per case at a time" true across threads and replicas."""

@@ -15,6 +15,7 @@ from bot.store.cases import Cases
 from bot.store.database import Database, utcnow
 from bot.store.digests import Digests
 from bot.store.idempotency import Idempotency
+from bot.store.inbox import Inbox
 from bot.store.remediations import RemediationRecords
 from bot.store.reporters import Reporters
 from bot.store.submissions import Submissions
@@ -35,6 +36,7 @@ class Repositories:
     digests: Digests
     workers: Workers
     idempotency: Idempotency
+    inbox: Inbox
     user_reports: UserReports
     app_homes: AppHomes
 
@@ -52,6 +54,7 @@ class Repositories:
             digests=Digests(database),
             workers=Workers(database),
             idempotency=Idempotency(database),
+            inbox=Inbox(database),
             user_reports=UserReports(database),
             app_homes=AppHomes(database),
         )
