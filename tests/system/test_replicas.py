@@ -5,6 +5,9 @@ These run in the PostgreSQL pass of the suite (`.ci/run` starts the server)."""
 
 from __future__ import annotations
 
+import os
+import random
+import threading
 import time
 from datetime import UTC
 from importlib import resources
@@ -15,6 +18,7 @@ from apscheduler.triggers.cron import CronTrigger
 from conftest import ALICE, BOB, INTAKE, SOC, bot_environment, migrate_first
 from processes import BotProcess
 from sqlalchemy import create_engine, text
+from test_crash import BURST, BURST_RATE, assert_acked_submitted_once, send_burst, settled, submitted
 
 from bot.cases.digest import Digest
 from bot.config import Settings
@@ -26,6 +30,7 @@ from bot.store import open_store
 
 SAMPLE = (resources.files("bot.sandbox") / "samples" / "credential-phish.eml").read_bytes()
 REPORTS = 20
+REPLICA_KILL_SEEDS = int(os.environ.get("PHISHBOT_KILL_SEEDS", "1"))
 
 
 def email(number: int) -> bytes:
@@ -140,6 +145,44 @@ def test_two_replicas_twenty_reports_and_the_leader_killed_mid_way(
     for case_id in case_ids:
         assert store.cases.case_view(case_id).status is CaseStatus.VERDICT
     store.database.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("seed", range(REPLICA_KILL_SEEDS))
+def test_two_replicas_a_burst_and_one_killed_at_a_random_moment_loses_no_acknowledged_report(
+    slack, graph, tls, postgres_url, tmp_path, seed
+):
+    migrate_first(postgres_url)
+    environment = bot_environment(slack, graph, tls, postgres_url)
+    replicas = [
+        BotProcess(environment, tmp_path / "a.log").wait_ready(),
+        BotProcess(environment, tmp_path / "b.log").wait_ready(),
+    ]
+    victim = replicas[seed % 2]
+    store = open_store(postgres_url)
+
+    def target(number: int) -> None:
+        # Slack spreads requests over the app's replicas; the dead one's share goes to the other.
+        alive = [r for r in replicas if r.process.poll() is None]
+        slack.app_url = (alive[number % len(alive)] if alive else replicas[0]).events_url
+
+    try:
+        killer = threading.Timer(random.Random(seed).uniform(0.1, BURST / BURST_RATE), victim.kill)
+        killer.start()
+        acked = send_burst(slack, f"replicas{seed}", target)
+        killer.join()
+        assert victim.process.returncode == -9
+        # The survivor takes over the dead one's requests once its heartbeat is WORKER_TIMEOUT old.
+        slack.wait_for(
+            lambda: settled(store) and set(submitted(graph)) >= {m for m, ok in acked.items() if ok},
+            timeout=90,
+        )
+    finally:
+        for replica in replicas:
+            replica.stop_quietly()
+        store.database.close()
+    assert_acked_submitted_once(acked, submitted(graph))
 
 
 def test_the_advisory_lock_has_one_holder_and_a_lost_connection_is_lost_leadership(postgres_url):
