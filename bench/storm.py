@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reporters", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0, help="the reports are spread over this long")
-    parser.add_argument("--timeout", type=float, default=240.0, help="give up waiting this long after the last")
+    parser.add_argument(
+        "--timeout", type=float, default=240.0, help="give up waiting this long after the last"
+    )
     args = parser.parse_args(argv)
     users = [f"U0STORM{n:03d}" for n in range(args.reporters)]
 

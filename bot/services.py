@@ -133,10 +133,10 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     metrics = Metrics()
     metrics.watch_open_checks(store.submissions.open_check_count)
     stopping = Stopping()
-    # Slack's Retry-After, like Graph's, is waited out on the clock and ended by SIGTERM.
+    # Slack's Retry-After, like Graph's, is waited out on the clock and ended by SIGTERM (then nothing is retried).
     rate_limits = SlackRateLimits(
         clock=clock.monotonic,
-        sleep=lambda seconds: stopping.sleep(clock.real_wait(seconds)),
+        sleep=lambda seconds: stopping.wait(clock.real_wait(seconds)),
         stopping=stopping.is_set,
     )
     slack = slack_client(settings, metrics, rate_limits)

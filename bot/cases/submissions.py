@@ -244,9 +244,8 @@ class FollowUp:
         if ended:
             log.info("case %s: verdict %s", item.case_id, verdict.category if verdict else "none (gave up)")
             self._count_ended(item.case_id, verdict)
-            # A finished case is drawn (unless its card was edited within the interval: then by the sweep's card
-            # pass, moments later) and told at once.
-            self._notifier.sync_card(item.case_id)
+            # A finished case is drawn (the edit interval does not hold back its end) and told at once.
+            self._notifier.sync_card(item.case_id, at_once=True)
             self._notifier.tell_outcome(item.case_id)
 
     def _count_ended(self, case_id: int, verdict: Verdict | None) -> None:

@@ -65,15 +65,17 @@ class SlackNotifier:
     # --- the card ---------------------------------------------------------------------------------------------
 
     @in_case
-    def sync_card(self, case_id: int) -> None:
+    def sync_card(self, case_id: int, *, at_once: bool = False) -> None:
         """Bring the case's card up to date if anything changed since it was last drawn — now, or, when it was drawn
-        less than the edit interval ago, is being drawn, or Slack asked to wait, in a later sweep (it stays dirty)."""
+        less than the edit interval ago, is being drawn, or Slack asked to wait, in a later sweep (it stays dirty).
+        `at_once`: the case's end (its verdict), drawn before the reporters are told, whatever the interval (once
+        in a case's life; still one draw at a time, still after Retry-After)."""
         if (
             self._rate_limits.seconds_until("chat.update") > 0
             and self._card_posts.card_location(case_id) is not None
         ):
             return  # an edit now would be refused again; the sweep draws it once Retry-After has passed
-        if not self._card_posts.take_card_dirty(case_id, self._edit_interval):
+        if not self._card_posts.take_card_dirty(case_id, timedelta(0) if at_once else self._edit_interval):
             return
         try:
             self._draw_card(case_id)

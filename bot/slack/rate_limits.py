@@ -10,8 +10,9 @@ meanwhile may be disabled. So a 429 is remembered per method, and until its Retr
   asks `seconds_until("chat.update")`, leaves the card dirty and lets a later round draw it; a refused
   chat.update is not retried in its own thread either (DEFERRED).
 
-After a 429, for RECOVERY_SECONDS, calls of the method are spaced at its published rate (PER_MINUTE), each caller
-reserving the next slot: the callers that waited together do not all call at the same instant and meet another 429.
+After a 429, for RECOVERY_SECONDS, callers that have to wait are spaced at the method's published rate (PER_MINUTE),
+each reserving the next slot: the callers that waited together do not all call at the same instant and meet another
+429.
 The retry (after waiting) is slack-sdk's RetryHandler protocol, so it also covers the per-request clients Bolt copies
 from the App's client (they copy the handlers). The wait is on the services' clock, ended by SIGTERM, so a test's
 clock skips it and a shutdown never waits out a long Retry-After.
@@ -110,10 +111,11 @@ class SlackRateLimits:
                 return
             now = self._clock()
             start = max(now, limit.not_before)
-            if now < limit.refused_at + RECOVERY_SECONDS:
-                # Take the next slot at the published rate: whoever comes next starts one spacing later.
+            if start > now and now < limit.refused_at + RECOVERY_SECONDS:
+                # Callers are waiting on a Retry-After (or on each other): each takes the next slot at the
+                # published rate, so whoever comes next starts one spacing later, not at the same instant.
                 limit.not_before = start + 60.0 / PER_MINUTE.get(method, DEFAULT_PER_MINUTE)
-            elif start <= now:
+            elif start <= now and now >= limit.refused_at + RECOVERY_SECONDS:
                 del self._limits[key]  # recovered long ago: forget it
         if start > now:
             log.info("slack %s: waiting %.1f s for Slack's rate limit", method, start - now)
