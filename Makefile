@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) -m bench.parse
 	$(PY) -m bench.purge
 	$(PY) -m bench.memory
+	$(PY) -m bench.storm
 
 # Coverage-guided fuzzing of the email parser (atheris, by hand, not in CI): seeded from the sample emails;
 # the corpus it grows and any finding (crash-*, timeout-*) go to .fuzz/. FUZZ_SECONDS=600 make fuzz

@@ -13,11 +13,7 @@ from datetime import timedelta
 
 import httpx
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.http_retry.handler import RetryHandler
 
 from bot.cases.app_home import AppHome
@@ -42,6 +38,7 @@ from bot.slack.authz import Authorizer
 from bot.slack.directory import SlackDirectory
 from bot.slack.files import SlackFiles
 from bot.slack.notifier import SlackNotifier
+from bot.slack.rate_limits import RateLimitedClient, SlackRateLimits
 from bot.store import Database, Repositories, open_store
 
 log = logging.getLogger(__name__)
@@ -53,6 +50,7 @@ class Services:
     database: Database  # the schema, readiness and shutdown
     store: Repositories  # every repository, each also handed to the services that use it
     slack: WebClient
+    rate_limits: SlackRateLimits  # Slack's, for every call `slack` makes (bot/slack/rate_limits.py)
     graph: GraphClient
     notifier: SlackNotifier
     authorizer: Authorizer
@@ -86,11 +84,15 @@ def tls_context(settings: Endpoints) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def slack_client(settings: Settings, metrics: Metrics | None = None) -> WebClient:
+def slack_client(
+    settings: Settings, metrics: Metrics | None = None, rate_limits: SlackRateLimits | None = None
+) -> RateLimitedClient:
     assert settings.slack_bot_token is not None
     # The call counter goes first: slack-sdk asks the handlers in order and stops at the first that retries.
     counting = [metrics.slack_retry_handler()] if metrics is not None else []
-    return web_client(settings, settings.slack_bot_token.get_secret_value(), counting)
+    return web_client(
+        settings, settings.slack_bot_token.get_secret_value(), counting, rate_limits=rate_limits
+    )
 
 
 def web_client(
@@ -99,10 +101,14 @@ def web_client(
     handlers: list[RetryHandler] | None = None,
     *,
     logger: logging.Logger | None = None,
-) -> WebClient:
+    rate_limits: SlackRateLimits | None = None,
+) -> RateLimitedClient:
     """A Slack WebClient for SLACK_API_URL with phishbot's retry policy for Slack: the bot's (`slack_client`),
-    and `phishbot setup slack`'s with an app configuration token."""
-    return WebClient(
+    and `phishbot setup slack`'s with an app configuration token. `rate_limits` (bot/slack/rate_limits.py) is the
+    one owner of Slack's rate limits for everything that shares it: the bot's services share one."""
+    limits = rate_limits if rate_limits is not None else SlackRateLimits()
+    return RateLimitedClient(
+        rate_limits=limits,
         token=token,
         logger=logger,
         base_url=endpoints.slack_api_url,
@@ -110,11 +116,12 @@ def web_client(
         proxy=endpoints.https_proxy,
         timeout=30,
         # slack-sdk retries only connection errors by default; 429 and 5xx retries are opt-in. Bolt copies
-        # these handlers into every per-request client, so listeners get them too.
+        # these handlers into every per-request client, so listeners get them too. A 429 is the rate limits'
+        # alone: they remember it for every caller of the method, not just this call.
         retry_handlers=[
             *(handlers or []),
             ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
+            limits.retry_handler(),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
@@ -128,7 +135,13 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
     metrics = Metrics()
     metrics.watch_open_checks(store.submissions.open_check_count)
     stopping = Stopping()
-    slack = slack_client(settings, metrics)
+    # Slack's Retry-After, like Graph's, is waited out on the clock and ended by SIGTERM (then nothing is retried).
+    rate_limits = SlackRateLimits(
+        clock=clock.monotonic,
+        sleep=lambda seconds: stopping.wait(clock.real_wait(seconds)),
+        stopping=stopping.is_set,
+    )
+    slack = slack_client(settings, metrics, rate_limits)
     context = tls_context(settings)
     graph = GraphClient(
         tenant_id=settings.ms_tenant_id or "",
@@ -154,6 +167,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         settings.soc_channel or "",
         now=clock.now,
         language_of=directory.language_of,
+        rate_limits=rate_limits,
     )
     authorizer = Authorizer(slack, settings.responders, clock=clock.monotonic)
     follow_up = FollowUp(
@@ -280,6 +294,7 @@ def build_services(settings: Settings, *, clock: Clock | None = None) -> Service
         database=store.database,
         store=store,
         slack=slack,
+        rate_limits=rate_limits,
         graph=graph,
         notifier=notifier,
         authorizer=authorizer,

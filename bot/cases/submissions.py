@@ -175,8 +175,8 @@ class FollowUp:
         return self._submissions.due_to_send(now=now)
 
     def cards_to_redraw(self, now: datetime) -> list[int]:
-        # A changed card is due at once, whatever the time: `now` only keeps the steps' shape.
-        return self._card_posts.dirty_cards()
+        # A changed card is due once its edit interval has passed (the notifier's rule); `now` keeps the steps' shape.
+        return self._notifier.cards_to_draw()
 
     def redraw_card(self, case_id: int) -> None:
         with case_context(case_id):
@@ -244,9 +244,8 @@ class FollowUp:
         if ended:
             log.info("case %s: verdict %s", item.case_id, verdict.category if verdict else "none (gave up)")
             self._count_ended(item.case_id, verdict)
-            # A finished case is drawn and told at once; a progress redraw waits for the sweep's card pass,
-            # which edits a bounded number of cards per round (Slack allows ~50 chat.update a minute).
-            self._notifier.sync_card(item.case_id)
+            # A finished case is drawn (the edit interval does not hold back its end) and told at once.
+            self._notifier.sync_card(item.case_id, at_once=True)
             self._notifier.tell_outcome(item.case_id)
 
     def _count_ended(self, case_id: int, verdict: Verdict | None) -> None:

@@ -40,6 +40,8 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
+from bot.sandbox.slack_rate_limits import SlackRateLimiter
+
 if TYPE_CHECKING:
     from bot.sandbox.socket_mode import SocketModeEmulator
 
@@ -121,6 +123,8 @@ class ApiCall:
     at: float
     status: int = 200
     error: str | None = None
+    # When it came, on the emulator's `clock` (a test's clock: what the bot's waits are measured on).
+    clock_at: float = 0.0
 
 
 class NotYet(AssertionError, LookupError):
@@ -561,6 +565,11 @@ class SlackEmulator:
         self._triggers: dict[str, dict] = {}
         self._response_urls: dict[str, dict] = {}
         self._faults: dict[str, deque[_Fault]] = {}
+        # Slack's published rate limits, when a test or bench asks for them (`enforce_rate_limits`).
+        self.rate_limiter: SlackRateLimiter | None = None
+        # The time `ApiCall.clock_at` and the rate limits read (seconds): a test sets its bot's clock here, so that
+        # "no call before Retry-After had passed" is measured on the clock the bot waits on.
+        self.clock: Callable[[], float] = time.monotonic
         self._view_order: list[str] = []
         self._last_ts_us = 0
         self._server: _Server | None = None
@@ -846,6 +855,16 @@ class SlackEmulator:
                 _Fault(status=status, retry_after=retry_after, error=error, remaining=times, delay=delay)
             )
 
+    def enforce_rate_limits(self, *, clock: Callable[[], float] | None = None) -> SlackRateLimiter:
+        """From now on, answer like Slack past its published rate limits (bot/sandbox/slack_rate_limits.py): HTTP 429
+        with Retry-After once a method's (or a channel's) allowance is spent. Off by default. `clock` (seconds) is
+        the one the allowance refills on (the emulator's `clock` when not given): a test's clock, so that a
+        Retry-After skipped on it counts as waited.
+        The limiter counts calls and refusals per method (`counts()`)."""
+        with self._lock:
+            self.rate_limiter = SlackRateLimiter(clock=clock or self.clock)
+            return self.rate_limiter
+
     def hold_answer_next(self, method: str, seconds: float, *, times: int = 1) -> None:
         """Do the next ``times`` calls of the Web API ``method`` (a message is posted, a card edited), then hold
         each answer ``seconds``: Slack did it, and a bot killed meanwhile never heard so."""
@@ -939,7 +958,7 @@ class SlackEmulator:
                 except ValueError:
                     pass  # left as sent; the method answers with Slack's error for it
 
-        call = ApiCall(method=method, args=args, token=token, at=time.time())
+        call = ApiCall(method=method, args=args, token=token, at=time.time(), clock_at=self.clock())
         with self._lock:
             self.calls.append(call)
         reply = self._answer(method, args, token, parse_error)
@@ -1000,6 +1019,12 @@ class SlackEmulator:
         fault = self._take_fault(method)
         if fault is not None and fault.status:
             return self._fault_reply(fault)
+        limiter = self.rate_limiter
+        retry_after = limiter.admit(method, args.get("channel")) if limiter is not None else None
+        if retry_after is not None:
+            return _Reply.json(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(retry_after)}
+            )
         with self._lock:
             try:
                 result = handler(args)

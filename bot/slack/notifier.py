@@ -3,13 +3,19 @@
 The card is posted once and then edited in place. The post is claimed in the store first; a claim left behind
 by a process that died mid-call is resolved by looking for the card (it carries the case id in its message
 metadata) before posting again, so a restart never makes a second card.
+
+Edits are coalesced: a change to a case marks its card dirty, and a draw is claimed in the store (one drawer per card
+in any replica, CARD_EDIT_INTERVAL after the last one began). A change that finds the card drawing, just drawn, or
+Slack's chat.update limit not yet waited out (bot/slack/rate_limits.py) leaves it dirty: the sweep's "card redraws"
+step draws it once the interval has passed, with every change since. A storm of 200 reporters joining one case makes
+a handful of edits, and the last one shows them all.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -19,12 +25,16 @@ from bot.runtime.logs import in_case
 from bot.slack import cards
 from bot.slack import i18n as messages
 from bot.slack.directory import is_slack_user
+from bot.slack.rate_limits import SlackRateLimits
 from bot.store import CardPosts, Cases, Reporters
 
 log = logging.getLogger(__name__)
 
 CARD_EVENT_TYPE = "phishbot_case"
 TOLD_STATUSES = frozenset({CaseStatus.VERDICT, CaseStatus.GAVE_UP, CaseStatus.DISMISSED})
+# At most one chat.update per card this often (Tier 3 is ~50 a minute for the whole workspace): a couple of seconds
+# is still "at once" to a responder watching the card, and leaves room for many cards changing together.
+CARD_EDIT_INTERVAL = timedelta(seconds=2)
 
 
 class SlackNotifier:
@@ -38,8 +48,12 @@ class SlackNotifier:
         *,
         now: Callable[[], datetime],
         language_of: Callable[[str], str] | None = None,
+        rate_limits: SlackRateLimits | None = None,
+        edit_interval: timedelta = CARD_EDIT_INTERVAL,
     ) -> None:
         self._client = client
+        self._rate_limits = rate_limits if rate_limits is not None else SlackRateLimits()
+        self._edit_interval = edit_interval
         self._now = now  # the services' clock: the card's "next check in ~N min"
         self._card_posts = card_posts
         self._cases = cases
@@ -51,9 +65,17 @@ class SlackNotifier:
     # --- the card ---------------------------------------------------------------------------------------------
 
     @in_case
-    def sync_card(self, case_id: int) -> None:
-        """Bring the case's card up to date if anything changed since it was last drawn."""
-        if not self._card_posts.take_card_dirty(case_id):
+    def sync_card(self, case_id: int, *, at_once: bool = False) -> None:
+        """Bring the case's card up to date if anything changed since it was last drawn — now, or, when it was drawn
+        less than the edit interval ago, is being drawn, or Slack asked to wait, in a later sweep (it stays dirty).
+        `at_once`: the case's end (its verdict), drawn before the reporters are told, whatever the interval (once
+        in a case's life; still one draw at a time, still after Retry-After)."""
+        if (
+            self._rate_limits.seconds_until("chat.update") > 0
+            and self._card_posts.card_location(case_id) is not None
+        ):
+            return  # an edit now would be refused again; the sweep draws it once Retry-After has passed
+        if not self._card_posts.take_card_dirty(case_id, timedelta(0) if at_once else self._edit_interval):
             return
         try:
             self._draw_card(case_id)
@@ -130,6 +152,12 @@ class SlackNotifier:
             if not cursor:
                 return None
         return None
+
+    def cards_to_draw(self) -> list[int]:
+        """The dirty cards that may be drawn now (the sweep's "card redraws")."""
+        if self._rate_limits.seconds_until("chat.update") > 0:
+            return []  # Retry-After not over: none now (a card not posted yet goes at the next round)
+        return self._card_posts.cards_to_draw(self._edit_interval)
 
     # --- people -----------------------------------------------------------------------------------------------
 

@@ -69,6 +69,8 @@ class CaseRow(Base):
     card_dirty: Mapped[bool] = mapped_column(Boolean, default=True)
     # The worker drawing the card now: a draw cut short by its death counts as a card still to draw.
     card_drawing_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # When the last draw began: the next waits CARD_EDIT_INTERVAL (Slack's chat.update is ~50 a minute).
+    card_drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # Microsoft's id of the reported message in this tenant (EmailEvents.NetworkMessageId), learnt by hunting;
     # the card names it so a responder can find the message in Threat Explorer.
     network_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
