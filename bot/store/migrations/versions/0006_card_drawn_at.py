@@ -1,7 +1,7 @@
 """when each case's card was last drawn: one chat.update per card every CARD_EDIT_INTERVAL at most
 
 Revision ID: 0006
-Revises: 0004 (0005, the inbox, is on another branch: on merge this revises 0005)
+Revises: 0005 (0005, the inbox, is on another branch: on merge this revises 0005)
 Create Date: 2026-12-04
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from bot.store.models import UTCDateTime
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
