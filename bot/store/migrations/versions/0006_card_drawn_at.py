@@ -1,8 +1,8 @@
 """when each case's card was last drawn: one chat.update per card every CARD_EDIT_INTERVAL at most
 
 Revision ID: 0006
-Revises: 0005 (0005, the inbox, is on another branch: on merge this revises 0005)
-Create Date: 2026-12-04
+Revises: 0005
+Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
