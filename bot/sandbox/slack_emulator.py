@@ -28,7 +28,8 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -528,6 +529,7 @@ class SlackEmulator:
         self.scopes: list[str] = list(scopes) if scopes is not None else BOT_SCOPES.split(",")
         self.trigger_ttl = SLACK_ACK_DEADLINE  # trigger_ids expire this many seconds after issue
         self.app_url: str | None = None
+        self._delivery = threading.local()  # delivering_to(): this thread's app URL, over app_url
         # Socket Mode: apps.connections.open hands out URLs of this server (bot/sandbox/socket_mode.py), and with
         # transport "socket" the people below deliver over it instead of POSTing to app_url.
         self.app_token = app_token
@@ -1972,6 +1974,16 @@ class SlackEmulator:
         signature = self._signer.generate_signature(timestamp=str(timestamp), body=body)
         return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": signature or ""}
 
+    @contextmanager
+    def delivering_to(self, app_url: str) -> Iterator[None]:
+        """What this thread sends goes to `app_url` (one replica of several, as Slack spreads requests), whatever
+        other threads send meanwhile."""
+        self._delivery.url = app_url
+        try:
+            yield
+        finally:
+            self._delivery.url = None
+
     def send_signed(
         self,
         body: bytes,
@@ -1985,7 +1997,8 @@ class SlackEmulator:
         transport "socket", send what would have been POSTed as a Socket Mode envelope instead."""
         if self.transport == "socket" and self.socket_mode is not None:
             return self.socket_mode.deliver_request(body, content_type, headers or {})
-        if not self.app_url:
+        app_url = getattr(self._delivery, "url", None) or self.app_url
+        if not app_url:
             raise AssertionError("set emulator.app_url to the bot's http://127.0.0.1:PORT/slack/events first")
         if self._http is None:
             raise RuntimeError("SlackEmulator is not started")
@@ -1994,7 +2007,7 @@ class SlackEmulator:
             signed["X-Slack-Signature"] = signature
         request_headers = {"Content-Type": content_type, **signed, **(headers or {})}
         started = time.monotonic()
-        response = self._http.post(self.app_url, content=body, headers=request_headers)
+        response = self._http.post(app_url, content=body, headers=request_headers)
         elapsed = time.monotonic() - started
         if elapsed > SLACK_ACK_DEADLINE:
             with self._lock:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -57,6 +58,7 @@ class Database:
         # This process among the workers: every claim it makes carries this id (see WorkerRow).
         self.worker_id = uuid.uuid4().hex
         self.reconnects = not database_url.startswith("sqlite")  # a file does not restart
+        self._writers = _WriterGate() if database_url.startswith("sqlite") else None
 
     # --- schema --------------------------------------------------------------------------------------------
 
@@ -132,9 +134,19 @@ class Database:
     # --- transactions ----------------------------------------------------------------------------------------
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, urgent: bool = False) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises. A connection that breaks
-        during COMMIT raises CommitUncertain (never retried: it may have been committed)."""
+        during COMMIT raises CommitUncertain (never retried: it may have been committed). `urgent`: on SQLite,
+        ahead of this process's other transactions (a request Slack waits for)."""
+        if self._writers is None:
+            with self._transaction() as session:
+                yield session
+            return
+        with self._writers.held(urgent=urgent), self._transaction() as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
         with self._sessions() as session:
             transaction = session.begin()
             try:
@@ -168,6 +180,46 @@ class Database:
                 log.warning("database unavailable in %s (%s); trying again", name, type(exc.orig).__name__)
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
+
+
+class _WriterGate:
+    """SQLite has one writer at a time, and every transaction here is one (BEGIN IMMEDIATE). Left to SQLite, the
+    threads of this process that wait for it poll on its busy handler, which sleeps up to 100 ms between tries: an
+    ack could wait that long behind a card edit. So they queue here instead, handed the file the moment it is
+    free, and an urgent one goes first. (Other processes on the file, `phishbot audit` say, still meet the busy
+    handler.) Re-entrant per thread."""
+
+    def __init__(self) -> None:
+        self._free = threading.Condition()
+        self._holder: int | None = None
+        self._depth = 0
+        self._urgent_waiting = 0
+
+    @contextmanager
+    def held(self, *, urgent: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._free:
+            if self._holder == me:
+                self._depth += 1
+            else:
+                if urgent:
+                    self._urgent_waiting += 1
+                try:
+                    while self._holder is not None or (not urgent and self._urgent_waiting):
+                        self._free.wait()
+                finally:
+                    if urgent:
+                        self._urgent_waiting -= 1
+                self._holder = me
+                self._depth = 1
+        try:
+            yield
+        finally:
+            with self._free:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._holder = None
+                    self._free.notify_all()
 
 
 class _OnDatabase(Protocol):

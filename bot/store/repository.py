@@ -54,8 +54,8 @@ class Repository:
     def worker_id(self) -> str:
         return self._database.worker_id
 
-    def _session(self) -> AbstractContextManager[Session]:
-        return self._database.session()
+    def _session(self, *, urgent: bool = False) -> AbstractContextManager[Session]:
+        return self._database.session(urgent=urgent)
 
     def _now(self) -> datetime:
         return self._database.now()

@@ -285,28 +285,34 @@ BURST_RATE = 20.0  # reports a second
 KILL_SEEDS = int(os.environ.get("PHISHBOT_KILL_SEEDS", "3"))
 
 
-def send_burst(slack, tag: str, targets: Callable[[int], None] | None = None) -> dict[str, bool]:
-    """BURST reports at BURST_RATE, slash commands with a link and uploaded emails in turn; returns each report's
-    marker and whether Slack saw it acknowledged. `targets(number)` points Slack at a replica first."""
+def send_burst(slack, tag: str, targets: Callable[[int], str] | None = None) -> dict[str, bool]:
+    """BURST reports at BURST_RATE (each sent at its time, whatever the earlier ones are waiting for), slash
+    commands with a link and uploaded emails in turn; returns each report's marker and whether Slack saw it
+    acknowledged. `targets(number)`: the replica's URL Slack sends it to."""
     acked: dict[str, bool] = {}
     started = time.monotonic()
-    for number in range(BURST):
-        time.sleep(max(0.0, started + number / BURST_RATE - time.monotonic()))
+
+    def send(number: int) -> None:
         marker = f"{tag}-{number}"
         reporter = (ALICE, BOB)[number % 2]
-        if targets is not None:
-            targets(number)
+        time.sleep(max(0.0, started + number / BURST_RATE - time.monotonic()))
         try:
-            if number % 2:
-                answer = slack.slash_command(
-                    reporter, f"https://login-micros0ft.example/{marker}", channel_id=INTAKE
-                )
-                acked[marker] = answer.status_code == 200 and "taking your report" in answer.text
-            else:
-                answer = slack.upload_file(reporter, INTAKE, f"{marker}.eml", email(marker))
-                acked[marker] = answer.status_code == 200
+            with slack.delivering_to(targets(number) if targets else slack.app_url):
+                if number % 2:
+                    link = f"https://login-micros0ft.example/{marker}"
+                    answer = slack.slash_command(reporter, link, channel_id=INTAKE)
+                    acked[marker] = answer.status_code == 200 and "taking your report" in answer.text
+                else:
+                    answer = slack.upload_file(reporter, INTAKE, f"{marker}.eml", email(marker))
+                    acked[marker] = answer.status_code == 200
         except httpx.HTTPError:
             acked[marker] = False  # the bot died with it: Slack shows the person an error, nothing was taken
+
+    senders = [threading.Thread(target=send, args=(number,)) for number in range(BURST)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join()
     return acked
 
 

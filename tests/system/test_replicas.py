@@ -162,10 +162,10 @@ def test_two_replicas_a_burst_and_one_killed_at_a_random_moment_loses_no_acknowl
     victim = replicas[seed % 2]
     store = open_store(postgres_url)
 
-    def target(number: int) -> None:
+    def target(number: int) -> str:
         # Slack spreads requests over the app's replicas; the dead one's share goes to the other.
         alive = [r for r in replicas if r.process.poll() is None]
-        slack.app_url = (alive[number % len(alive)] if alive else replicas[0]).events_url
+        return (alive[number % len(alive)] if alive else replicas[0]).events_url
 
     try:
         killer = threading.Timer(random.Random(seed).uniform(0.1, BURST / BURST_RATE), victim.kill)

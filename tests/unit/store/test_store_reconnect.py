@@ -94,4 +94,4 @@ def test_every_repository_method_waits_out_a_reconnect_but_the_metrics_gauge():
     assert {"Cases.open_case", "Idempotency.first_time", "Workers.heartbeat", "AuditLog.record"} <= waiting
     # The database's own steps (schema, readiness, close) answer at once: none is marked.
     marked = {n for n, m in inspect.getmembers(Database, inspect.isfunction) if hasattr(m, "__wrapped__")}
-    assert marked == {"session"}  # a context manager (contextlib wraps it), not a retry
+    assert marked == {"session", "_transaction"}  # context managers (contextlib wraps them), not retries
