@@ -27,9 +27,10 @@ test test-fast: export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 test: $(STAMP)
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Unit tests and in-process flows: no subprocess, no kill -9, no replica.
+# Unit tests and in-process flows: no subprocess, no kill -9, no replica; the property tests try a quarter of
+# their examples (tests/conftest.py: examples), `make test` all of them.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) -m 'unit or flow' $(PYTEST_ARGS)
+	PHISHBOT_TEST_EXAMPLES=quick $(PY) -m pytest -n $(TEST_WORKERS) -m 'unit or flow' $(PYTEST_ARGS)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
