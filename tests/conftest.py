@@ -90,6 +90,20 @@ def no_credential_in_any_log_line():
     assert_no_secret("\n".join(collector.lines), f"the log ({len(collector.lines)} lines)")
 
 
+# The property tests' budget. `make test` (and so .ci/run, both passes) runs each with its full count of examples;
+# `make test-fast` sets PHISHBOT_TEST_EXAMPLES=quick, a quarter of them (at least 20): the same properties, a
+# shallower search, for the loop of editing and testing.
+EXAMPLES_ENV = "PHISHBOT_TEST_EXAMPLES"
+
+
+def examples(full: int) -> int:
+    """How many examples a property test tries in this run: `full`, or a quarter of it in a quick run."""
+    budget = os.environ.get(EXAMPLES_ENV, "full").strip().lower() or "full"
+    if budget not in ("full", "quick"):
+        raise pytest.UsageError(f"{EXAMPLES_ENV} must be full or quick, not {budget!r}")
+    return full if budget == "full" else min(full, max(20, full // 4))
+
+
 DATABASE_ENV = "PHISHBOT_TEST_DATABASE"
 
 

@@ -43,10 +43,12 @@ def run_cli(
     )
 
 
-def run_main(args: list[str], environment: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    """`phishbot <args>` as `run_cli` runs it (the environment, the working directory, its output and exit code),
-    but in this process: the command's own code is what is tested, and a child interpreter importing the bot
-    cost a second of CPU a test."""
+def run_main(
+    args: list[str], environment: dict[str, str], cwd: Path, *, input_text: str | None = None
+) -> subprocess.CompletedProcess:
+    """`phishbot <args>` as `run_cli` runs it (the environment, the working directory, its output and exit code,
+    `input_text` as its stdin), but in this process: the command's own code is what is tested, and a child
+    interpreter importing the bot cost a second of CPU a test."""
     import contextlib
     import io
 
@@ -59,6 +61,8 @@ def run_main(args: list[str], environment: dict[str, str], cwd: Path) -> subproc
         patch.chdir(cwd)
         for name, value in environment.items():
             patch.setenv(name, value)
+        if input_text is not None:
+            patch.setattr(sys, "stdin", io.StringIO(input_text))
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = main(args)
     return subprocess.CompletedProcess(["phishbot", *args], code, stdout.getvalue(), stderr.getvalue())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import Select, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -23,7 +23,7 @@ from bot.store.models import (
     ReviewRow,
 )
 from bot.store.records import BlockState, CaseSummary, OpenCaseGroup, OpenCaseLine
-from bot.store.repository import Repository, changed, latest_verdict
+from bot.store.repository import NOW, Repository, changed, latest_verdict
 
 _WAITING = (CaseStatus.SUBMITTING.value, CaseStatus.CHECKING.value)
 _ACTIVE_BLOCKS = (BlockState.SCHEDULED, BlockState.SENDING, BlockState.CHECKING)
@@ -82,27 +82,28 @@ class AppHomes(Repository):
     def stale_homes(self, now: datetime, *, limit: int = 50) -> list[str]:
         """Homes to publish again: one of the person's cases changed since (for a responder's: any case), and
         `refresh_after` has passed."""
-        home = AppHomeRow
-        changed_since: ColumnElement[bool] = CaseRow.updated_at > home.published_at
-        own_case = exists(
-            select(ReporterRow.id)
-            .join(CaseRow, CaseRow.id == ReporterRow.case_id)
-            .where(ReporterRow.user_id == home.user_id)
-            .where(changed_since)
-        )
-        any_case = exists(select(CaseRow.id).where(changed_since))
-        with self._session() as session:
-            return list(
-                session.scalars(
-                    select(home.user_id)
-                    .where(home.published_at.is_not(None))
-                    .where(home.refresh_after <= now)
-                    .where(home.opened_at > self._now() - KEEP_FRESH_FOR)
-                    .where(or_(own_case, home.responder.is_(True) & any_case))
-                    .order_by(home.published_at)
-                    .limit(limit)
-                )
+
+        def stale() -> Select[str]:
+            home = AppHomeRow
+            changed_since: ColumnElement[bool] = CaseRow.updated_at > home.published_at
+            own_case = exists(
+                select(ReporterRow.id)
+                .join(CaseRow, CaseRow.id == ReporterRow.case_id)
+                .where(ReporterRow.user_id == home.user_id)
+                .where(changed_since)
             )
+            any_case = exists(select(CaseRow.id).where(changed_since))
+            return (
+                select(home.user_id)
+                .where(home.published_at.is_not(None))
+                .where(home.refresh_after <= NOW)
+                .where(home.opened_at > bindparam("opened_since"))
+                .where(or_(own_case, home.responder.is_(True) & any_case))
+                .order_by(home.published_at)
+                .limit(limit)
+            )
+
+        return self._due(f"stale homes {limit}", stale, now, opened_since=self._now() - KEEP_FRESH_FOR)
 
 
 def _reports_of(session: Session, user_id: str, limit: int) -> list[CaseSummary]:

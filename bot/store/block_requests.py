@@ -16,7 +16,7 @@ from bot.store.audit import AuditNote, audit_row
 from bot.store.database import survives_reconnect
 from bot.store.models import BlockRequestRow, CaseContentRow, CaseRow, SubmissionRow, VerdictRow
 from bot.store.records import BlockCheckWork, BlockSendWork, BlockState
-from bot.store.repository import CLAIM_LEASE, Repository, changed, latest_verdict, row_of, touch_case
+from bot.store.repository import CLAIM_LEASE, At, Repository, changed, latest_verdict, row_of, touch_case
 
 
 class BlockRequests(Repository):
@@ -169,9 +169,11 @@ class BlockRequests(Repository):
     @survives_reconnect
     def due_blocks(self, now: datetime | None = None, limit: int = 50) -> list[int]:
         now = now or self._now()
-        return self._due_ids(BlockRequestRow.id, self._block_sendable(now), BlockRequestRow.not_before, limit)
+        return self._due_ids(
+            "blocks", BlockRequestRow.id, self._block_sendable, BlockRequestRow.not_before, limit, now
+        )
 
-    def _block_sendable(self, now: datetime) -> ColumnElement[bool]:
+    def _block_sendable(self, now: At) -> ColumnElement[bool]:
         return ((BlockRequestRow.state == BlockState.SCHEDULED) & (BlockRequestRow.not_before <= now)) | (
             (BlockRequestRow.state == BlockState.SENDING)
             & ((BlockRequestRow.claimed_until <= now) | self._orphaned(BlockRequestRow.claimed_by, now))

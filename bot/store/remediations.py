@@ -16,7 +16,7 @@ from bot.store.audit import AuditNote, audit_row
 from bot.store.database import survives_reconnect
 from bot.store.models import RemediationItemRow, RemediationRow
 from bot.store.records import ItemState, ItemUpdate, ItemWork, RemediationWork
-from bot.store.repository import REMEDIATION_LEASE, Repository, changed, row_of, touch_case
+from bot.store.repository import REMEDIATION_LEASE, At, Repository, changed, row_of, touch_case
 
 
 class RemediationRecords(Repository):
@@ -98,7 +98,7 @@ class RemediationRecords(Repository):
             touch_case(session, row.case_id, now)
             return len(copies)
 
-    def _remediation_runnable(self, now: datetime) -> ColumnElement[bool]:
+    def _remediation_runnable(self, now: At) -> ColumnElement[bool]:
         """Running and not held; or still looking for its copies, held by a worker that died (or overran)."""
         expired = (RemediationRow.claimed_until <= now) | self._orphaned(RemediationRow.claimed_by, now)
         return (
@@ -109,7 +109,9 @@ class RemediationRecords(Repository):
     @survives_reconnect
     def due_remediations(self, now: datetime | None = None, limit: int = 20) -> list[int]:
         now = now or self._now()
-        return self._due_ids(RemediationRow.id, self._remediation_runnable(now), RemediationRow.id, limit)
+        return self._due_ids(
+            "remediations", RemediationRow.id, self._remediation_runnable, RemediationRow.id, limit, now
+        )
 
     @survives_reconnect
     def claim_remediation(self, remediation_id: int, now: datetime | None = None) -> RemediationWork | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select, update
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -11,13 +9,13 @@ from bot.domain import CaseStatus
 from bot.store.database import survives_reconnect
 from bot.store.models import CaseRow, ReporterRow
 from bot.store.records import CaseSummary, ReporterToTell
-from bot.store.repository import Repository, changed, latest_verdict
+from bot.store.repository import NOW, At, Repository, changed, latest_verdict
 
 
 class Reporters(Repository):
     """Each reporter is told the outcome once: claimed before the message, released if Slack refused it."""
 
-    def _untold(self, now: datetime) -> ColumnElement[bool]:
+    def _untold(self, now: At) -> ColumnElement[bool]:
         """Not told the outcome: never, or the worker sending it died before Slack confirmed it."""
         return ReporterRow.outcome_sent_at.is_(None) | self._orphaned(ReporterRow.outcome_claimed_by, now)
 
@@ -87,17 +85,18 @@ class Reporters(Repository):
     def cases_with_untold_reporters(self, limit: int = 100) -> list[int]:
         """Finished cases with a reporter who has not yet been told the outcome (a DM that failed earlier)."""
         finished = [CaseStatus.VERDICT.value, CaseStatus.GAVE_UP.value, CaseStatus.DISMISSED.value]
-        with self._session() as session:
-            return list(
-                session.scalars(
-                    select(ReporterRow.case_id)
-                    .join(CaseRow, CaseRow.id == ReporterRow.case_id)
-                    .where(CaseRow.status.in_(finished))
-                    .where(self._untold(self._now()))
-                    .distinct()
-                    .limit(limit)
-                )
-            )
+        return self._due(
+            f"untold {limit}",
+            lambda: (
+                select(ReporterRow.case_id)
+                .join(CaseRow, CaseRow.id == ReporterRow.case_id)
+                .where(CaseRow.status.in_(finished))
+                .where(self._untold(NOW))
+                .distinct()
+                .limit(limit)
+            ),
+            self._now(),
+        )
 
     @survives_reconnect
     def cases_reported_by(self, user_id: str, limit: int = 10) -> list[CaseSummary]:

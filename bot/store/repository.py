@@ -11,9 +11,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, select, update
+from sqlalchemy import CursorResult, Executable, Select, bindparam, select, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from bot.domain import Verdict
 from bot.store.database import Database
@@ -36,8 +36,18 @@ WORKER_HEARTBEAT_SECONDS = 2.0
 # database restart, so the work of a live process is not taken from it while the server comes back.
 WORKER_TIMEOUT = timedelta(seconds=10)
 
+# The time a due query asks about, bound when it runs: the sweep asks every kind of work each round, and building
+# and keying a fresh statement costs three times what running a built one does (0.45 ms of CPU against 1.45 ms),
+# so each repository builds its due queries once, over these two parameters (`due_at`).
+NOW: BindParameter[datetime] = bindparam("now")
+# NOW - WORKER_TIMEOUT: a worker whose heartbeat is later is alive.
+LIVE_SINCE: BindParameter[datetime] = bindparam("live_since")
+# A condition on due work is written once, over `At`: a time (a claim's UPDATE … WHERE) or NOW (a due query).
+At = datetime | BindParameter[datetime]
+
 _Row = TypeVar("_Row", bound=Base)
 _Work = TypeVar("_Work")
+_Key = TypeVar("_Key")
 
 
 class Repository:
@@ -45,6 +55,7 @@ class Repository:
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._due_queries: dict[str, Select[Any]] = {}
 
     @property
     def database(self) -> Database:
@@ -60,17 +71,37 @@ class Repository:
     def _now(self) -> datetime:
         return self._database.now()
 
-    def _orphaned(self, claimed_by: InstrumentedAttribute[str | None], now: datetime) -> ColumnElement[bool]:
+    def _orphaned(self, claimed_by: InstrumentedAttribute[str | None], now: At) -> ColumnElement[bool]:
         """Claimed by another worker that is gone (no recent heartbeat): the claim no longer protects anything."""
-        live = select(WorkerRow.id).where(WorkerRow.seen_at > now - WORKER_TIMEOUT)
+        live_since = LIVE_SINCE if isinstance(now, BindParameter) else now - WORKER_TIMEOUT
+        live = select(WorkerRow.id).where(WorkerRow.seen_at > live_since)
         return claimed_by.is_not(None) & (claimed_by != self.worker_id) & claimed_by.not_in(live)
 
     def _due_ids(
-        self, id_column: InstrumentedAttribute[int], due: ColumnElement[bool], order: Any, limit: int
+        self,
+        name: str,
+        id_column: InstrumentedAttribute[int],
+        due: Callable[[At], ColumnElement[bool]],
+        order: Any,
+        limit: int,
+        now: datetime,
     ) -> list[int]:
-        """Ids of the rows of one kind of due work, oldest first (claiming them is the caller's next step)."""
+        """Ids of the rows of one kind of due work (`name`) at `now`, oldest first (claiming them is the caller's
+        next step). `due` is its condition, over NOW."""
+        return self._due(
+            f"{name} {limit}", lambda: select(id_column).where(due(NOW)).order_by(order).limit(limit), now
+        )
+
+    def _due(
+        self, name: str, build: Callable[[], Select[_Key]], now: datetime, **times: datetime
+    ) -> list[_Key]:
+        """What the query `name` finds at `now`: `build` makes it over NOW (and LIVE_SINCE), once for this
+        repository; `times` binds any other parameter it has."""
+        query = self._due_queries.get(name)
+        if query is None:
+            query = self._due_queries[name] = build()
         with self._session() as session:
-            return list(session.scalars(select(id_column).where(due).order_by(order).limit(limit)))
+            return list(session.scalars(query, {**due_at(now), **times}))
 
     def _lease_due(
         self, model: Any, state: str, now: datetime, limit: int, to_work: Callable[[Any], _Work]
@@ -78,20 +109,29 @@ class Repository:
         """Claim the rows of `model` in `state` whose next_check_at has come, oldest first (up to `limit`):
         next_check_at moves CHECK_LEASE ahead, so no other worker reads them meanwhile. `to_work` turns each
         claimed row into its work item."""
-        due = (model.state == state) & (model.next_check_at <= now)
+
+        def leasable(at: At) -> ColumnElement[bool]:
+            return cast(ColumnElement[bool], (model.state == state) & (model.next_check_at <= at))
+
         work = []
-        for row_id in self._due_ids(model.id, due, model.next_check_at, limit):
+        name = f"{model.__tablename__} {state}"
+        for row_id in self._due_ids(name, model.id, leasable, model.next_check_at, limit, now):
             with self._session() as session:
                 claimed = changed(
                     session,
                     update(model)
                     .where(model.id == row_id)
-                    .where(due)
+                    .where(leasable(now))
                     .values(next_check_at=now + CHECK_LEASE),
                 )
                 if claimed == 1:
                     work.append(to_work(session.get(model, row_id)))
         return work
+
+
+def due_at(now: datetime) -> dict[str, datetime]:
+    """The parameters of a due query built over NOW, for the time `now`."""
+    return {"now": now, "live_since": now - WORKER_TIMEOUT}
 
 
 def changed(session: Session, statement: Executable) -> int:

@@ -19,13 +19,13 @@ from bot.store.models import (
     SubmissionRow,
 )
 from bot.store.records import BlockState, CheckWork, SendWork
-from bot.store.repository import CHECK_LEASE, CLAIM_LEASE, Repository, add_verdict, changed, row_of
+from bot.store.repository import CHECK_LEASE, CLAIM_LEASE, At, Repository, add_verdict, changed, row_of
 
 
 class Submissions(Repository):
     """Sending to Microsoft (claimed once, resumed after a crash) and reading its verdicts."""
 
-    def _sendable(self, now: datetime) -> ColumnElement[bool]:
+    def _sendable(self, now: At) -> ColumnElement[bool]:
         """Queued and due, or claimed by a worker that died mid-send (gone, or its lease ran out)."""
         return ((SubmissionRow.state == SubmissionState.QUEUED.value) & (SubmissionRow.not_before <= now)) | (
             (SubmissionRow.state == SubmissionState.SENDING.value)
@@ -35,7 +35,7 @@ class Submissions(Repository):
     @survives_reconnect
     def due_to_send(self, now: datetime | None = None, limit: int = 100) -> list[int]:
         now = now or self._now()
-        return self._due_ids(SubmissionRow.id, self._sendable(now), SubmissionRow.not_before, limit)
+        return self._due_ids("sends", SubmissionRow.id, self._sendable, SubmissionRow.not_before, limit, now)
 
     @survives_reconnect
     def claim_send(self, submission_id: int, now: datetime | None = None) -> SendWork | None:

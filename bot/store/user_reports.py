@@ -31,7 +31,14 @@ class UserReports(Repository):
     ) -> PollWork | None:
         """Claim the listing `name` when it is due (one worker at a time, across replicas); the next is due
         `every` later. The first listing ever starts at `first_watermark`."""
-        self._ensure_poll(name, now, first_watermark)
+        with self._session() as session:
+            row = session.get(UserReportPollRow, name)
+            if row is not None and row.next_poll_at > now:
+                # Not due, as most rounds find it: no claim to try (a listing that another worker makes due
+                # meanwhile is claimed the next round; only the UPDATE … WHERE below ever claims).
+                return None
+        if row is None:
+            self._ensure_poll(name, now, first_watermark)
         with self._session() as session:
             row = session.get(UserReportPollRow, name)
             if row is None:  # pragma: no cover - made just above, never deleted

@@ -26,6 +26,7 @@ from conftest import (
     SOC,
     assert_no_secret,
 )
+from conftest import examples as budget
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -40,9 +41,9 @@ DEEPER = int(os.environ.get("PHISHBOT_FUZZ_EXAMPLES") or 0)
 
 def fuzz(examples: int) -> settings:
     """A fixed budget, derandomized and without a saved database: CI runs the same bounded set every time
-    (the whole file: under a minute per database pass)."""
+    (the whole file: under a minute per database pass); `make test-fast` a quarter of it (conftest.examples)."""
     return settings(
-        max_examples=DEEPER or examples,
+        max_examples=DEEPER or budget(examples),
         deadline=None,
         derandomize=not DEEPER,
         database=None,

@@ -325,8 +325,13 @@ def test_two_replicas_polling_at_once_make_one_case_and_one_card_per_report(
         for n in range(20):
             report_button.press(f"employee{n:03d}@contoso.example", phish(n))
         for _ in range(3):
-            # Both replicas sweep at the same moment (a fail-over overlap; normally only the leader does).
-            threads = [threading.Thread(target=b.sweep, kwargs={"after": POLL}) for b in (first, second)]
+            # Both replicas sweep at the same moment (a fail-over overlap; normally only the leader does), both
+            # alive: their heartbeats are as fresh as in real time, where a minute passes between listings (the
+            # clock jumping a minute would otherwise make each look dead to the other, its claim free).
+            clock.advance(POLL)
+            for b in (first, second):
+                b.store.workers.heartbeat()
+            threads = [threading.Thread(target=b.sweep) for b in (first, second)]
             for thread in threads:
                 thread.start()
             for thread in threads:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgfile import MsgAttachment, MsgMessage, build_msg
@@ -54,7 +55,9 @@ SNIPPETS = [
     b"filename*0*=utf-8''%E2%82",
 ]
 SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=examples(150),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
 
@@ -228,7 +231,7 @@ def test_random_ole_files(noise):
     check(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + noise)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     subject=header_value,
     body_text=st.text(max_size=300),

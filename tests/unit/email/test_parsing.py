@@ -20,6 +20,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -1358,7 +1359,7 @@ MIME_LINES = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from(MIME_LINES), st.sampled_from(["\r\n", "\n", "\r"])), max_size=60),
     st.integers(1, 64),
@@ -1395,7 +1396,7 @@ def _tree(message) -> list:
     ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(alphabet="QUJDRAa+/=\r\n !\udce9", max_size=40))
 def test_lenient_base64_decodes_like_the_stdlib(text):
     """Base64 that a2b_base64 refuses is decoded a megabyte at a time; bytes and defects as compat32's."""

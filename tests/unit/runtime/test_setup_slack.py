@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import yaml
 from conftest import setup_endpoints
-from processes import run_cli
+from processes import run_main
 
 from bot.config import load_endpoints
 from bot.runtime.setup_slack import Options, run_setup_slack
@@ -204,7 +204,7 @@ def test_without_a_terminal_or_a_variable_it_says_where_a_token_comes_from(slack
 def test_the_command_line_reads_the_token_from_stdin(slack, slack_apps, graph, tls, tmp_path):
     token, refresh = slack_apps.issue_config_token()
     (tmp_path / "manifest.yml").write_text((ROOT / "manifest.yml").read_text())
-    result = run_cli(
+    result = run_main(
         ["setup", "slack", "--token-stdin", "--request-url", EVENTS],
         setup_endpoints(slack, graph, tls),
         tmp_path,

@@ -230,6 +230,7 @@ def test_what_a_dead_worker_claimed_is_free_and_a_live_ones_is_not(store, databa
         assert store.reporters.claim_outcome_message(reporter.reporter_row_id)
 
         # The claimer lives: nothing is free for the other.
+        assert other.submissions.due_to_send() == []
         assert other.submissions.claim_send(opened.submission_id) is None
         assert other.card_posts.dirty_cards() == [] and not other.card_posts.take_card_dirty(opened.case_id)
         assert other.reporters.reporters_to_tell(opened.case_id) == []
@@ -241,6 +242,7 @@ def test_what_a_dead_worker_claimed_is_free_and_a_live_ones_is_not(store, databa
                 .where(WorkerRow.id == store.database.worker_id)
                 .values(seen_at=datetime.now(UTC) - WORKER_TIMEOUT - timedelta(seconds=1))
             )
+        assert other.submissions.due_to_send() == [opened.submission_id]
         resumed = other.submissions.claim_send(opened.submission_id)
         assert (
             resumed is not None
