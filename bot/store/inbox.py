@@ -17,7 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bot.store.database import survives_reconnect
 from bot.store.models import InboxRow
-from bot.store.repository import Repository, changed
+from bot.store.repository import At, Repository, changed
 
 # Longer than any one request's work takes (a report: a download, a parse, a few Slack and Graph calls), so a
 # live taker keeps what it took; a dead one's claim is free sooner, when its heartbeat stops.
@@ -66,7 +66,7 @@ class Inbox(Repository):
         except IntegrityError:
             return None
 
-    def _open(self, now: datetime) -> ColumnElement[bool]:
+    def _open(self, now: At) -> ColumnElement[bool]:
         """Not done, and nobody is carrying it out: its claim ended, or its worker is gone."""
         return InboxRow.done_at.is_(None) & (
             InboxRow.claimed_until.is_(None)
@@ -77,7 +77,7 @@ class Inbox(Repository):
     @survives_reconnect
     def due(self, now: datetime, limit: int = 100) -> list[int]:
         """Requests left undone by a worker that died (or gave back), oldest first."""
-        return self._due_ids(InboxRow.id, self._open(now), InboxRow.id, limit)
+        return self._due_ids("inbox", InboxRow.id, self._open, InboxRow.id, limit, now)
 
     @survives_reconnect
     def claim(self, item_id: int, now: datetime) -> InboxItem | None:
