@@ -49,7 +49,7 @@ class Inbox(Repository):
     def _take(self, key: str, kind: str, body: dict) -> InboxItem | None:
         now = self._now()
         try:
-            with self._session() as session:
+            with self.database.session(ahead=True) as session:
                 row = InboxRow(
                     key=key[:255],
                     kind=kind[:64],
