@@ -36,7 +36,6 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 # Every benchmark, each printing a table and a one-line summary of ratios against a baseline from the same run.
-# bench.ack needs wrk (Debian: apt-get install wrk).
 bench: $(STAMP)
 	$(PY) -m bench.ack
 	$(PY) -m bench.verdicts

@@ -1,7 +1,9 @@
-"""What several benchmarks share: a `phishbot run` child, and open cases seeded in bulk."""
+"""What several benchmarks share: a `phishbot run` child and its environment, open cases seeded in bulk, and
+percentiles."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import func, insert, select
@@ -16,6 +19,68 @@ from sqlalchemy.engine import Engine
 
 from bot.domain import CaseKind, CaseStatus, SubmissionState
 from bot.store.models import CaseRow, ReporterRow, SubmissionRow
+
+if TYPE_CHECKING:
+    from bot.sandbox.graph_emulator import GraphEmulator
+    from bot.sandbox.slack_emulator import SlackEmulator
+    from bot.sandbox.tls import TlsMaterial
+
+REPORTER = "U0BENCH001"
+SOC = "C0BENCHSOC"
+INTAKE = "C0BENCHINT"
+
+
+def bot_environment(
+    slack: SlackEmulator,
+    graph: GraphEmulator,
+    tls: TlsMaterial,
+    workdir: Path,
+    *,
+    mode: str = "http",
+    database_url: str | None = None,
+    app_token: str | None = None,
+    **extra: str,
+) -> dict[str, str]:
+    """`phishbot run`'s environment against the emulators: SOC and intake channels as `workspace` makes them, no
+    responders, verdict checks an hour apart (a benchmark measures what it sends, not the sweep's rounds), a
+    SQLite file in WORKDIR unless `database_url`; Socket Mode with `app_token`, else HTTP."""
+    environment = {
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack.signing_secret,
+        "SLACK_API_URL": slack.api_url,
+        "PHISHBOT_MODE": mode,
+        "PHISHBOT_SOC_CHANNEL": SOC,
+        "PHISHBOT_INTAKE_CHANNELS": INTAKE,
+        "PHISHBOT_RESPONDERS": "U0NOBODY01",
+        "MS_TENANT_ID": graph.tenant_id,
+        "MS_CLIENT_ID": graph.client_id,
+        "MS_CLIENT_SECRET": graph.client_secret,
+        "MS_AUTHORITY_HOST": graph.base_url,
+        "GRAPH_URL": graph.base_url,
+        "DATABASE_URL": database_url or f"sqlite:///{workdir / 'bench.db'}",
+        "SSL_CERT_FILE": str(tls.ca_file),
+        "PHISHBOT_POLL_SCHEDULE": "3600",
+    }
+    if app_token is not None:
+        environment["SLACK_APP_TOKEN"] = app_token
+    return {**environment, **extra}
+
+
+def workspace(slack: SlackEmulator, *members: str) -> None:
+    """The reporter (and MEMBERS) in the intake channel, and the SOC channel."""
+    slack.add_user(REPORTER, name="reporter", email="reporter@contoso.example")
+    slack.add_channel(SOC, "soc")
+    slack.add_channel(INTAKE, "intake", members=[REPORTER, *members])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The nearest-rank percentile (the smallest value with at least q % of the values at or below it); NaN for
+    none. p99 of 100 values is the 99th smallest, of 60 the largest."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 def seed_open_url_cases(engine: Engine, graph_ids: list[str]) -> None:

@@ -1,6 +1,6 @@
 """Socket Mode: which client, how fast a lost connection is replaced, and ack latency against a bare Bolt app.
 
-Three parts, all over the Socket Mode emulator (bot/sandbox/socket_mode.py: real RFC 6455 on loopback), each
+Two parts, both over the Socket Mode emulator (bot/sandbox/socket_mode.py: real RFC 6455 on loopback), each
 app or client in a process of its own while the emulators run in this one:
 
 * `clients`: the candidate Socket Mode clients, one connection each, the same ping interval: slack-sdk's
@@ -11,12 +11,11 @@ app or client in a process of its own while the emulators run in this one:
 * `reconnect`: `phishbot run` in Socket Mode (PHISHBOT_SOCKET_CONNECTIONS=2, the default ping): replacement
   time of a dropped, a reset, a silent and a refreshed connection, and whether the other connection answered
   every slash command sent meanwhile.
-* `ack`: open loop (envelopes at a fixed rate, each a distinct `/report-phish <url>`, latency from the
-  scheduled send to the ack) at 20, 50, 100 and 200 requests/s, phishbot against a bare default Bolt app on
-  slack-sdk's SocketModeHandler, in the same run; p50/p99 and the p99 ratio.
 
-Run: `python -m bench.socket` (all three), or `python -m bench.socket clients|reconnect|ack`.
-Options: --ping (clients), --seconds per rate and --rates (ack).
+Socket Mode's ack latency, open loop against a bare Bolt app, is bench/ack.py's (`--modes socket`).
+
+Run: `python -m bench.socket` (both), or `python -m bench.socket clients|reconnect`. Options: --ping, --envelopes
+(clients).
 """
 
 from __future__ import annotations
@@ -39,15 +38,12 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from bench.common import start_phishbot
+from bench.common import INTAKE, REPORTER, bot_environment, start_phishbot, workspace
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.socket_mode import SLASH_COMMANDS, Delivery, SocketModeEmulator
 from bot.sandbox.tls import make_tls
 
-REPORTER = "U0BENCH001"
-SOC = "C0BENCHSOC"
-INTAKE = "C0BENCHINT"
 APP_TOKEN = "xapp-1-A0PHISHBOT-bench-app-token"
 WAIT_LIMIT = 90.0  # seconds a replacement is waited for before the table says "> 90 s"
 
@@ -66,13 +62,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, every thread included (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def replaced_in(
@@ -230,35 +219,6 @@ def part_clients(args: argparse.Namespace) -> None:
 # --- the whole bot and the bare app -------------------------------------------------------------------------
 
 
-def bot_environment(
-    slack: SlackEmulator, graph: GraphEmulator, tls, workdir: Path, **extra: str
-) -> dict[str, str]:
-    return {
-        "SLACK_BOT_TOKEN": slack.bot_token,
-        "SLACK_APP_TOKEN": APP_TOKEN,
-        "SLACK_API_URL": slack.api_url,
-        "PHISHBOT_MODE": "socket",
-        "PHISHBOT_SOC_CHANNEL": SOC,
-        "PHISHBOT_INTAKE_CHANNELS": INTAKE,
-        "PHISHBOT_RESPONDERS": "U0NOBODY01",
-        "MS_TENANT_ID": graph.tenant_id,
-        "MS_CLIENT_ID": graph.client_id,
-        "MS_CLIENT_SECRET": graph.client_secret,
-        "MS_AUTHORITY_HOST": graph.base_url,
-        "GRAPH_URL": graph.base_url,
-        "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-        "SSL_CERT_FILE": str(tls.ca_file),
-        "PHISHBOT_POLL_SCHEDULE": "3600",
-        **extra,
-    }
-
-
-def workspace(slack: SlackEmulator) -> None:
-    slack.add_user(REPORTER, name="reporter", email="reporter@contoso.example")
-    slack.add_channel(SOC, "soc")
-    slack.add_channel(INTAKE, "intake", members=[REPORTER])
-
-
 def command(slack: SlackEmulator, text: str) -> dict:
     """A slash command's Socket Mode payload (the form fields Slack would have POSTed)."""
     body, _ = slack.prepared_request("command", REPORTER, text=text, channel_id=INTAKE)
@@ -273,7 +233,8 @@ def part_reconnect(args: argparse.Namespace) -> None:
         graph = GraphEmulator(tls, verdict_after=3600).start()
         slack, socket_mode = emulators(ping_timeout=600.0)
         workspace(slack)
-        process, port = start_phishbot(bot_environment(slack, graph, tls, workdir), workdir, "phishbot")
+        environment = bot_environment(slack, graph, tls, workdir, mode="socket", app_token=APP_TOKEN)
+        process, port = start_phishbot(environment, workdir, "phishbot")
         try:
             socket_mode.wait_for_connections(2, timeout=30)
             failures: list[Delivery] = []
@@ -328,126 +289,13 @@ def part_reconnect(args: argparse.Namespace) -> None:
             graph.stop()
 
 
-# --- part 3: open-loop ack latency ---------------------------------------------------------------------------
-
-
-def serve_bare_app(api_url: str) -> None:
-    """The baseline: a default Bolt app whose listener only acks, on slack-sdk's SocketModeHandler."""
-    logging.basicConfig(level=logging.CRITICAL)
-    from slack_bolt import App
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-    from slack_sdk import WebClient
-
-    app = App(
-        client=WebClient(token="xoxb-sandbox-token", base_url=api_url), token_verification_enabled=False
-    )
-
-    @app.command("/report-phish")
-    def on_command(ack) -> None:
-        ack()
-
-    SocketModeHandler(app, APP_TOKEN).connect()
-    threading.Event().wait()
-
-
-def open_loop(socket_mode: SocketModeEmulator, payloads: list[dict], rate: float) -> tuple[list[float], int]:
-    """Send `payloads` at `rate` per second on a fixed schedule; latencies (ms) from each scheduled time."""
-    latencies: list[float] = []
-    failed = 0
-    lock = threading.Lock()
-
-    def send(payload: dict, scheduled: float) -> None:
-        nonlocal failed
-        delivery = socket_mode.deliver(SLASH_COMMANDS, payload)
-        with lock:
-            if delivery.acked and delivery.acked_at is not None:
-                latencies.append((delivery.acked_at - scheduled) * 1000)
-            else:
-                failed += 1
-
-    with ThreadPoolExecutor(max_workers=128) as pool:
-        start = time.monotonic() + 0.1
-        for number, payload in enumerate(payloads):
-            scheduled = start + number / rate
-            delay = scheduled - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, payload, scheduled)
-    return latencies, failed
-
-
-def part_ack(args: argparse.Namespace) -> None:
-    rates = [float(r) for r in args.rates.split(",")]
-    print(
-        f"\n== open-loop ack latency over Socket Mode ({args.seconds:g} s per rate, each a distinct report)"
-    )
-    with tempfile.TemporaryDirectory(prefix="phishbot-bench-") as tmp:
-        workdir = Path(tmp)
-        tls = make_tls(workdir / "tls")
-        graph = GraphEmulator(tls, verdict_after=3600).start()
-        slack, socket_mode = emulators()
-        bare_slack, bare_socket = emulators()
-        workspace(slack)
-        workspace(bare_slack)
-        process, _ = start_phishbot(bot_environment(slack, graph, tls, workdir), workdir, "phishbot")
-        context = multiprocessing.get_context("spawn")
-        bare = context.Process(target=serve_bare_app, args=(bare_slack.api_url,), daemon=True)
-        bare.start()
-        rows = []
-        try:
-            socket_mode.wait_for_connections(2, timeout=30)
-            bare_socket.wait_for_connections(1, timeout=30)
-            # Warm both (imports, the first case, the database's first writes).
-            for target, workspace_slack in ((socket_mode, slack), (bare_socket, bare_slack)):
-                payloads = [command(workspace_slack, f"https://warm{n}.example/") for n in range(40)]
-                open_loop(target, payloads, 20)
-            for rate in rates:
-                count = int(rate * args.seconds)
-                results = {}
-                for name, target, workspace_slack in (
-                    ("bare Bolt", bare_socket, bare_slack),
-                    ("phishbot", socket_mode, slack),
-                ):
-                    payloads = [
-                        command(workspace_slack, f"https://r{int(rate)}-{n}.phish.example/login")
-                        for n in range(count)
-                    ]
-                    time.sleep(2.0)  # let the previous run's work after the acks drain
-                    results[name] = open_loop(target, payloads, rate)
-                rows.append((rate, results))
-                print(f"  {rate:g}/s measured", flush=True)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-            bare.terminate()
-            bare.join(timeout=10)
-            for emulator in (socket_mode, bare_socket, slack, bare_slack):
-                emulator.stop()
-            graph.stop()
-    print(
-        f"{'rate':>6} | {'bare p50':>9} {'bare p99':>9} | {'bot p50':>9} {'bot p99':>9} | {'p99 ratio':>9} | "
-        f"{'max bot':>8} | failed"
-    )
-    for rate, results in rows:
-        bare_latencies, bare_failed = results["bare Bolt"]
-        bot_latencies, bot_failed = results["phishbot"]
-        bare_p99, bot_p99 = percentile(bare_latencies, 99), percentile(bot_latencies, 99)
-        print(
-            f"{rate:>5g}/s | {percentile(bare_latencies, 50):>7.2f}ms {bare_p99:>7.2f}ms | "
-            f"{percentile(bot_latencies, 50):>7.2f}ms {bot_p99:>7.2f}ms | {bot_p99 / bare_p99:>8.2f}x | "
-            f"{max(bot_latencies, default=0):>6.0f}ms | {bot_failed + bare_failed}"
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("part", nargs="?", default="all", choices=["all", "clients", "reconnect", "ack"])
+    parser.add_argument("part", nargs="?", default="all", choices=["all", "clients", "reconnect"])
     parser.add_argument("--ping", type=float, default=10.0, help="ping interval of every client (clients)")
     parser.add_argument("--envelopes", type=int, default=2000, help="envelopes per client (clients)")
-    parser.add_argument("--rates", default="20,50,100,200", help="requests per second (ack)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="seconds per rate (ack)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     # The emulators' threads record when each ack arrives: let them have the GIL sooner than every 5 ms.
@@ -459,8 +307,6 @@ def main(argv: list[str] | None = None) -> int:
         part_clients(args)
     if args.part in ("all", "reconnect"):
         part_reconnect(args)
-    if args.part in ("all", "ack"):
-        part_ack(args)
     return 0
 
 

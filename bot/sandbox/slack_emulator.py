@@ -2027,31 +2027,36 @@ class SlackEmulator:
         command: str = "/report-phish",
     ) -> httpx.Response:
         with self._lock:
-            user = self._require_user(user_id)
-            channel = self._require_channel_for(user_id, channel_id)
-            trigger_id = self._issue_trigger(user_id)
             response_url = self._new_response_url(
                 kind="command", channel=channel_id, user=user_id, message_ts=None, is_ephemeral=False
             )
-            fields = {
-                "token": "sandbox-verification-token",
-                "team_id": self.team_id,
-                "team_domain": self.team_domain,
-                "channel_id": channel_id,
-                "channel_name": "directmessage" if channel.is_im else channel.name,
-                "user_id": user_id,
-                "user_name": user["name"],
-                "command": command,
-                "text": text,
-                "api_app_id": self.app_id,
-                "is_enterprise_install": "false",
-                "response_url": response_url,
-                "trigger_id": trigger_id,
-            }
+            fields = self._command_fields(user_id, text, channel_id, command, response_url)
             context = self._response_context(response_url)
         response = self.send_signed(urlencode(fields).encode(), "application/x-www-form-urlencoded")
         self._after_command(response, context)
         return response
+
+    def _command_fields(
+        self, user_id: str, text: str, channel_id: str, command: str, response_url: str
+    ) -> dict[str, str]:
+        """The form Slack POSTs for a slash command (with a fresh trigger); under the lock."""
+        user = self._require_user(user_id)
+        channel = self._require_channel_for(user_id, channel_id)
+        return {
+            "token": "sandbox-verification-token",
+            "team_id": self.team_id,
+            "team_domain": self.team_domain,
+            "channel_id": channel_id,
+            "channel_name": "directmessage" if channel.is_im else channel.name,
+            "user_id": user_id,
+            "user_name": user["name"],
+            "command": command,
+            "text": text,
+            "api_app_id": self.app_id,
+            "is_enterprise_install": "false",
+            "response_url": response_url,
+            "trigger_id": self._issue_trigger(user_id),
+        }
 
     def _after_command(self, response: httpx.Response, context: dict) -> None:
         """A slash command's ack body is a message: Slack shows it like a response_url post."""
@@ -2129,7 +2134,28 @@ class SlackEmulator:
         retry_reason: str = "http_timeout",
     ) -> httpx.Response:
         """Deliver an Events API ``event_callback`` envelope around ``event``."""
-        envelope = {
+        envelope = self._event_envelope(event, event_id)
+        with self._lock:
+            self.last_event = copy.deepcopy(envelope)
+        return self._deliver_envelope(envelope, retry_num=retry_num, retry_reason=retry_reason)
+
+    def prepared_event(self, event: dict, *, event_id: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """A signed ``event_callback`` request (body and headers) around ``event``, not sent: what a load
+        generator sends, within Slack's five-minute window. A fresh event_id unless given."""
+        body = json.dumps(self._event_envelope(event, event_id)).encode()
+        return body, {"Content-Type": "application/json", **self.sign(body)}
+
+    def prepared_upload(
+        self, user_id: str, channel_id: str, name: str, content: bytes, *, mimetype: str = "message/rfc822"
+    ) -> tuple[bytes, dict[str, str]]:
+        """What `upload_file` does (the file registered, the message posted) up to its ``file_share`` event,
+        returned signed instead of sent (see `prepared_event`)."""
+        file = self.add_file(user_id, name, content, mimetype=mimetype)
+        message = self.post_as_user(user_id, channel_id, files=[file])
+        return self.prepared_event(self._message_event(message))
+
+    def _event_envelope(self, event: dict, event_id: str | None) -> dict:
+        return {
             "token": "sandbox-verification-token",
             "team_id": self.team_id,
             "api_app_id": self.app_id,
@@ -2149,9 +2175,6 @@ class SlackEmulator:
             "is_ext_shared_channel": False,
             "event_context": "4-" + secrets.token_urlsafe(24),
         }
-        with self._lock:
-            self.last_event = copy.deepcopy(envelope)
-        return self._deliver_envelope(envelope, retry_num=retry_num, retry_reason=retry_reason)
 
     def redeliver_last_event(
         self, *, retry_num: int = 1, retry_reason: str = "http_timeout"
@@ -2173,6 +2196,9 @@ class SlackEmulator:
 
     def send_message_event(self, message: PostedMessage) -> httpx.Response:
         """The ``message`` event Slack sends for a message a person posted."""
+        return self.send_event(self._message_event(message))
+
+    def _message_event(self, message: PostedMessage) -> dict:
         with self._lock:
             stored = self._find_message(message.channel, message.ts)
             if stored is None:
@@ -2183,7 +2209,7 @@ class SlackEmulator:
                 event_ts=stored.ts,
                 channel_type=self._channels[stored.channel].channel_type,
             )
-        return self.send_event(event)
+        return event
 
     def upload_file(
         self,
@@ -2372,8 +2398,9 @@ class SlackEmulator:
         channel_id: str = "C0INTAKE",
     ) -> tuple[bytes, dict[str, str]]:
         """A signed request (body and headers) a load generator can send many times within Slack's five-minute
-        window: ``kind`` is "command" (/report-phish with ``text``) or "click" (a ``block_actions`` on
-        ``action_id`` with ``value``). Its response_url takes any number of posts."""
+        window: ``kind`` is "command" (/report-phish with ``text``, the fields `slash_command` sends, a fresh
+        trigger_id each) or "click" (a ``block_actions`` on ``action_id`` with ``value``). Its response_url takes
+        any number of posts."""
         with self._lock:
             self._require_user(user_id)
             response_url = self._new_response_url(
@@ -2386,17 +2413,7 @@ class SlackEmulator:
             )
             if kind == "command":
                 body = urlencode(
-                    {
-                        "token": "sandbox-verification-token",
-                        "team_id": self.team_id,
-                        "channel_id": channel_id,
-                        "user_id": user_id,
-                        "command": "/report-phish",
-                        "text": text,
-                        "api_app_id": self.app_id,
-                        "response_url": response_url,
-                        "trigger_id": self._issue_trigger(user_id),
-                    }
+                    self._command_fields(user_id, text, channel_id, "/report-phish", response_url)
                 ).encode()
             elif kind == "click":
                 payload = {
