@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import func, select
 
-from bench.common import seed_open_url_cases, start_phishbot
+from bench.common import bot_environment, seed_open_url_cases, start_phishbot, workspace
 from bot.microsoft import GraphClient
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
@@ -31,7 +31,6 @@ from bot.store import Repositories, open_store
 from bot.store.models import CaseRow, SubmissionRow
 
 BUDGET_MB = 200
-SOC = "C0BENCHSOC"
 
 
 def memory_of(pid: int) -> tuple[float, float]:
@@ -76,27 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         tls = make_tls(workdir / "tls")
         graph = GraphEmulator(tls, verdict_after=24 * 3600).start()  # every verdict stays pending
         slack = SlackEmulator(validate_blocks=False).start()
-        slack.add_channel(SOC, "soc")
-        slack.add_user("U0BENCH001", name="bench", email="bench@contoso.example")
+        workspace(slack)
         database_url = args.database_url or f"sqlite:///{workdir / 'memory.db'}"
-        environment = {
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": slack.signing_secret,
-            "SLACK_API_URL": slack.api_url,
-            "PHISHBOT_MODE": "http",
-            "PHISHBOT_SOC_CHANNEL": SOC,
-            "MS_TENANT_ID": graph.tenant_id,
-            "MS_CLIENT_ID": graph.client_id,
-            "MS_CLIENT_SECRET": graph.client_secret or "",
-            "MS_AUTHORITY_HOST": graph.base_url,
-            "GRAPH_URL": graph.base_url,
-            "SSL_CERT_FILE": str(tls.ca_file),
-            "DATABASE_URL": database_url,
-            # Every case is read once in the measurement; the next check would be an hour later.
-            "PHISHBOT_POLL_SCHEDULE": "3600",
-            "PHISHBOT_POLL_GIVE_UP": "172800",
-            "PHISHBOT_SWEEP_SECONDS": "1",
-        }
+        # Every case is read once in the measurement; the next check would be an hour later (bot_environment's).
+        environment = bot_environment(
+            slack,
+            graph,
+            tls,
+            workdir,
+            database_url=database_url,
+            PHISHBOT_POLL_GIVE_UP="172800",
+            PHISHBOT_SWEEP_SECONDS="1",
+        )
         for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
             os.environ.pop(proxy, None)
         os.environ["NO_PROXY"] = "127.0.0.1,localhost"

@@ -23,13 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.common import start_phishbot
+from bench.common import INTAKE, SOC, bot_environment, start_phishbot
 from bot.sandbox.graph_emulator import GraphEmulator
 from bot.sandbox.slack_emulator import SlackEmulator
 from bot.sandbox.tls import make_tls
 
-SOC = "C0BENCHSOC"
-INTAKE = "C0BENCHINT"
 PHISH = "https://login-micros0ft-secure.example/storm"
 MAX_REFUSED_EDITS = 5
 FINAL_WITHIN = 60.0
@@ -79,23 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             slack.add_user(user, name=user.lower(), email=f"{user.lower()}@contoso.example")
         slack.add_channel(SOC, "soc")
         slack.add_channel(INTAKE, "intake", members=users)
-        environment = {
-            "SLACK_BOT_TOKEN": slack.bot_token,
-            "SLACK_SIGNING_SECRET": slack.signing_secret,
-            "SLACK_API_URL": slack.api_url,
-            "PHISHBOT_MODE": "http",
-            "PHISHBOT_SOC_CHANNEL": SOC,
-            "PHISHBOT_INTAKE_CHANNELS": INTAKE,
-            "PHISHBOT_RESPONDERS": "U0NOBODY01",
-            "MS_TENANT_ID": graph.tenant_id,
-            "MS_CLIENT_ID": graph.client_id,
-            "MS_CLIENT_SECRET": graph.client_secret,
-            "MS_AUTHORITY_HOST": graph.base_url,
-            "GRAPH_URL": graph.base_url,
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
-            "SSL_CERT_FILE": str(tls.ca_file),
-            "PHISHBOT_POLL_SCHEDULE": "3600",
-        }
+        environment = bot_environment(slack, graph, tls, workdir)
         phishbot, port = start_phishbot(environment, workdir, "phishbot")
         slack.app_url = f"http://127.0.0.1:{port}/slack/events"
         # The limits start with the storm (start-up's auth.test is not part of it).
