@@ -31,6 +31,9 @@ BOT_TOKEN = "xoxb-d1st1nct1ve-b0t-t0ken-8c1f"
 SIGNING_SECRET = "d1st1nct1ve-s1gn1ng-secret-77aa"
 CLIENT_SECRET = "d1st1nct1ve-cl1ent-secret-5e2b"
 APP_TOKEN = "xapp-1-A0PHISHBOT-d1st1nct1ve-app-t0ken-3f9c"
+# The in-process bot's clock runs this many times faster than real time (poll gaps, verdict times, card-edit
+# intervals): what a test waits for comes sooner, in the same order.
+CLOCK_PACE = 4.0
 ISSUED_TOKENS: set[str] = set()
 
 
@@ -229,10 +232,12 @@ def tls(tmp_path_factory):
 def clock():
     """The bot's clock, which the Graph emulator's verdicts follow too: a test that skips a poll gap skips the
     wait for Microsoft with it. Real time flows underneath (the emulators and the bot's threads live in it); the
-    Graph client's back-off and Retry-After waits move the clock instead of being waited out."""
+    Graph client's back-off and Retry-After waits move the clock instead of being waited out. It runs CLOCK_PACE
+    times faster than real time: a first verdict check one clock second after the submission comes a quarter of
+    a real second later, not a whole one."""
     from bot.sandbox.clock import FakeClock
 
-    return FakeClock(following_real_time=True, skip_waits=True)
+    return FakeClock(following_real_time=True, skip_waits=True, pace=CLOCK_PACE)
 
 
 @pytest.fixture
@@ -331,7 +336,11 @@ class RunningBot:
         # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips, and
         # the Graph client's back-off and Retry-After waits are skipped too (the `clock` fixture's, shared with
         # the Graph emulator, is the usual one).
-        self.clock = clock if clock is not None else FakeClock(following_real_time=True, skip_waits=True)
+        self.clock = (
+            clock
+            if clock is not None
+            else FakeClock(following_real_time=True, skip_waits=True, pace=CLOCK_PACE)
+        )
         self.runtime = None
         self.start()
 

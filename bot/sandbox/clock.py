@@ -4,6 +4,8 @@
 in-process bot, whose emulators and threads still live in real time, a poll gap is skipped, never waited out.
 It only moves forward, so what the store stamped with the real time is never in the clock's future.
 `skip_waits=True` makes a wait on the clock (the Graph client's back-off and Retry-After) move it on instead.
+`pace` is how many of its seconds pass per real second while following real time: a test suite runs the poll
+gaps and Microsoft's verdict times a few times faster than real time, the emulators' own waits with them.
 """
 
 from __future__ import annotations
@@ -15,12 +17,20 @@ from datetime import UTC, datetime, timedelta
 
 class FakeClock:
     def __init__(
-        self, start: datetime | None = None, *, following_real_time: bool = False, skip_waits: bool = False
+        self,
+        start: datetime | None = None,
+        *,
+        following_real_time: bool = False,
+        skip_waits: bool = False,
+        pace: float = 1.0,
     ) -> None:
+        if pace <= 0:
+            raise ValueError("a clock's pace is positive")
         self._start = start or datetime.now(UTC)
         self._real_start = time.monotonic()
         self._following = following_real_time
         self._skip_waits = skip_waits
+        self._pace = pace
         self._skipped = 0.0
         self._lock = threading.Lock()
 
@@ -38,7 +48,7 @@ class FakeClock:
 
     def monotonic(self) -> float:
         with self._lock:
-            passed = time.monotonic() - self._real_start if self._following else 0.0
+            passed = (time.monotonic() - self._real_start) * self._pace if self._following else 0.0
             return 1_000.0 + passed + self._skipped
 
     def now(self) -> datetime:
