@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from bot.sandbox.tls import default_client_context
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -94,7 +96,7 @@ class BotProcess:
 
     def readiness(self) -> dict | None:
         try:
-            return httpx.get(f"{self.url}/readyz", timeout=2).json()
+            return httpx.get(f"{self.url}/readyz", timeout=2, verify=default_client_context()).json()
         except (httpx.HTTPError, ValueError):
             return None
 
@@ -115,7 +117,7 @@ class BotProcess:
         return ready.get("scheduler") if ready else None
 
     def metrics(self) -> str:
-        return httpx.get(f"{self.url}/metrics", timeout=5).text
+        return httpx.get(f"{self.url}/metrics", timeout=5, verify=default_client_context()).text
 
     def terminate(self, timeout: float = 40) -> float:
         """SIGTERM; returns the seconds it took to exit."""

@@ -42,6 +42,7 @@ from slack_sdk.models.views import View
 from slack_sdk.signature import SignatureVerifier
 
 from bot.sandbox.slack_rate_limits import SlackRateLimiter
+from bot.sandbox.tls import default_client_context
 
 if TYPE_CHECKING:
     from bot.sandbox.socket_mode import SocketModeEmulator
@@ -622,7 +623,9 @@ class SlackEmulator:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-emulator", daemon=True
         )
         self._thread.start()
-        self._http = httpx.Client(timeout=httpx.Timeout(30.0), trust_env=False)
+        self._http = httpx.Client(
+            verify=default_client_context(), timeout=httpx.Timeout(30.0), trust_env=False
+        )
         return self
 
     def stop(self) -> None:

@@ -12,6 +12,7 @@ Nothing here touches the network; everything is generated in memory and written 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import os
@@ -191,6 +192,14 @@ def server_context(tls: TlsMaterial) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=str(tls.cert_file), keyfile=str(tls.key_file))
     return context
+
+
+@functools.cache
+def default_client_context() -> ssl.SSLContext:
+    """The system's verifying client context, made once per process and shared (a context is safe to share
+    between clients and threads): making one reads the whole CA store, 35-40 ms of CPU, and an emulator or a
+    test helper that made its own each time spent more on that than on what it sent."""
+    return ssl.create_default_context()
 
 
 def client_context(ca_file: Path) -> ssl.SSLContext:
