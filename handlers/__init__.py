@@ -1,9 +1,9 @@
 """Slack listeners only: one module per kind, each with `register(app, services)`.
 
 Every listener is a module-level function named for the interaction it answers (`on_report_command`,
-`on_purge_clicked`, …). It acks first and then hands the work to a service; none talks to Slack or Microsoft
-before ack(). `register_all` is the one place they are wired to the app, `services` bound explicitly
-(handlers.binding).
+`on_purge_clicked`, …). It records the request (the inbox), acks, and starts the carry-out beside it, which
+hands the work to a service; none talks to Slack or Microsoft before ack(). `register_all` is the one place
+they are wired to the app, `services` bound explicitly (handlers.binding).
 """
 
 from __future__ import annotations

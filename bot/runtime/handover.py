@@ -1,8 +1,9 @@
 """Work that listeners hand over after ack(), run on a few threads of its own.
 
-Bolt runs listeners on its executor and answers Slack once a listener acks; if the slow part of a listener
-(Slack and Graph calls, database writes) ran on that same executor, new requests would wait behind it and
-their acks would be late. Listeners therefore ack, submit the rest here, and return.
+Bolt runs each listener in the request thread (process_before_response) and answers Slack when it returns; if
+the slow part of a request (Slack and Graph calls, the case's database writes) ran there, the answer would wait
+for it. Listeners therefore record the request, ack, start its carry-out here, and return; a carry-out lost
+with the process is found undone in the inbox and run again (bot.cases.slack_requests).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
@@ -67,7 +67,6 @@ class Runtime:
         self._sweeper: Sweeper | None = None
         self.health: Health | None = None
         self._app: App | None = None
-        self._listener_executor: Executor | None = None
         self._process_lock: ProcessLock | None = None
         self._slack_verified = threading.Event()
         self._slack_checker: threading.Thread | None = None
@@ -101,7 +100,6 @@ class Runtime:
         else:
             services.store.workers.heartbeat()
         app = self._app = create_app(services)
-        self._listener_executor = app.listener_runner.listener_executor
         metrics = services.metrics
         digest = None
         trigger = None
@@ -202,10 +200,6 @@ class Runtime:
             self._bounded("the scheduler", lambda: sweeper.stop(wait=True), deadline)
         if self._web is not None:
             self._web.stop()
-        if self._listener_executor is not None:
-            # Let listeners that already acked finish their work (a submission in flight, a card edit).
-            executor = self._listener_executor
-            self._bounded("listeners", lambda: executor.shutdown(wait=True, cancel_futures=False), deadline)
         if self.services is not None:
             services = self.services
             self._bounded("work after ack", lambda: services.handover.shutdown(wait=True), deadline)
