@@ -235,6 +235,11 @@ def clock():
     Graph client's back-off and Retry-After waits move the clock instead of being waited out. It runs CLOCK_PACE
     times faster than real time: a first verdict check one clock second after the submission comes a quarter of
     a real second later, not a whole one."""
+    return suite_clock()
+
+
+def suite_clock():
+    """The clock the `clock` fixture gives, for a RunningBot started without one."""
     from bot.sandbox.clock import FakeClock
 
     return FakeClock(following_real_time=True, skip_waits=True, pace=CLOCK_PACE)
@@ -329,18 +334,12 @@ class RunningBot:
     GIVE_UP_SECONDS = 3600
 
     def __init__(self, slack, graph, tls, database_url: str, *, clock=None, **overrides: object) -> None:
-        from bot.sandbox.clock import FakeClock
-
         self._args = (slack, graph, tls, database_url)
         self._overrides = {"PHISHBOT_POLL_GIVE_UP": str(self.GIVE_UP_SECONDS), **overrides}
         # Real time flows underneath (the emulators and the bot's threads live in it); the test adds skips, and
         # the Graph client's back-off and Retry-After waits are skipped too (the `clock` fixture's, shared with
         # the Graph emulator, is the usual one).
-        self.clock = (
-            clock
-            if clock is not None
-            else FakeClock(following_real_time=True, skip_waits=True, pace=CLOCK_PACE)
-        )
+        self.clock = clock if clock is not None else suite_clock()
         self.runtime = None
         self.start()
 
